@@ -1,0 +1,36 @@
+# w3msg: `make run` starts a node with defaults; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PROTOS := $(shell find proto -name '*.proto')
+
+.PHONY: setup run test lint typecheck unit integration system interop-js bench-relay clean
+
+$(STAMP): pyproject.toml setup.py $(PROTOS) scripts/install-system-deps.sh
+	./scripts/install-system-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/w3msg-node run $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check w3msg_libp2p tests benchmarks setup.py
+	$(BIN)/lint-imports
+
+typecheck: setup
+	$(BIN)/mypy w3msg_libp2p
+
+test: setup lint typecheck
+	$(BIN)/pytest -q
+
+bench-relay: setup
+	$(BIN)/python benchmarks/relay_bench.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info w3msg_libp2p/pb/*_pb2.py w3msg_libp2p/pb/*_pb2.pyi

@@ -1,0 +1,1 @@
+"""The node: configuration and the one composition root."""

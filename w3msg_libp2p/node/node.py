@@ -1,0 +1,194 @@
+"""The one composition root: ``async with open_node(config) as node``."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+from libp2p.abc import IHost
+from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import info_from_p2p_addr
+
+from .. import __version__
+from ..core.errors import ConfigError, PeerUnreachable
+from ..net.addresses import parse_multiaddr
+from ..net.host import build_host
+from ..protocols.relay.waku import WakuRelay, gossip_params
+from .config import NodeConfig
+from .keys import load_or_create_key_pair
+
+log = logging.getLogger(__name__)
+
+DIAL_TIMEOUT = 10.0
+STATIC_PEER_RETRY = (1.0, 30.0)  # first and longest wait between redials of a configured peer
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSummary:
+    peer_id: str
+    multiaddrs: tuple[str, ...]
+    protocols: tuple[str, ...]
+    connected: bool
+
+
+class Node:
+    def __init__(self, config: NodeConfig, host: IHost, relay: WakuRelay | None) -> None:
+        self.config = config
+        self.host = host
+        self.relay = relay
+        self.rest_url: str | None = None
+        self.metrics_url: str | None = None
+        self.started_at = trio.current_time()
+
+    @property
+    def peer_id(self) -> str:
+        return str(self.host.get_id())
+
+    @property
+    def version(self) -> str:
+        return __version__
+
+    def listen_addrs(self) -> list[str]:
+        """Our listen addresses, each ending in /p2p/<peer id>."""
+        peer = self.peer_id
+        out = []
+        for addr in self.host.get_addrs():
+            text = str(addr)
+            out.append(text if "/p2p/" in text else f"{text}/p2p/{peer}")
+        return out
+
+    async def connect(self, multiaddr: str, timeout: float = DIAL_TIMEOUT) -> str:
+        """Dial a peer at ``multiaddr`` (which must end in /p2p/<id>); returns its peer id."""
+        info = info_from_p2p_addr(parse_multiaddr(multiaddr, what="peer address", need_peer_id=True))
+        if info.peer_id == self.host.get_id():
+            raise ConfigError(f"{multiaddr} is this node itself")
+        try:
+            with trio.fail_after(timeout):
+                await self.host.connect(info)
+        except trio.TooSlowError:
+            raise PeerUnreachable(f"dialing {multiaddr} timed out after {timeout} s") from None
+        except Exception as exc:  # py-libp2p reports dial failures with many exception types
+            raise PeerUnreachable(f"could not connect to {multiaddr}: {exc}") from None
+        return str(info.peer_id)
+
+    async def disconnect(self, peer_id: str) -> None:
+        await self.host.disconnect(ID.from_base58(peer_id))
+
+    def connected_peer_ids(self) -> list[str]:
+        return [str(p) for p, conns in self.host.get_network().connections.items() if conns]
+
+    def peers(self) -> list[PeerSummary]:
+        store = self.host.get_peerstore()
+        connected = set(self.connected_peer_ids())
+        out = []
+        for peer_id in store.peer_ids():
+            if peer_id == self.host.get_id():
+                continue
+            try:
+                protocols = tuple(str(p) for p in store.get_protocols(peer_id))
+            except Exception:  # no protocol record yet
+                protocols = ()
+            addrs = tuple(str(a) for a in store.addrs(peer_id)) if store.addrs(peer_id) else ()
+            out.append(PeerSummary(str(peer_id), addrs, protocols, str(peer_id) in connected))
+        return out
+
+    async def wait_for_peers(self, count: int, timeout: float = 10.0) -> None:
+        with trio.fail_after(timeout):
+            while len(self.connected_peer_ids()) < count:
+                await trio.sleep(0.02)
+
+    def statistics(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {"peer_id": self.peer_id, "connected_peers": len(self.connected_peer_ids())}
+        if self.relay is not None:
+            stats["relay"] = self.relay.statistics()
+        return stats
+
+    async def _keep_static_peer(self, multiaddr: str) -> None:
+        """Stay connected to a configured peer, redialing with exponential backoff."""
+        wait, longest = STATIC_PEER_RETRY
+        peer_id = ID.from_base58(parse_multiaddr(multiaddr).get_peer_id() or "")
+        while True:
+            if not self.host.get_network().connections.get(peer_id):
+                try:
+                    await self.connect(multiaddr)
+                    log.info("connected to %s", multiaddr)
+                    wait = STATIC_PEER_RETRY[0]
+                except PeerUnreachable as exc:
+                    log.warning("%s; retrying in %.0f s", exc, wait)
+                    await trio.sleep(wait)
+                    wait = min(wait * 2, longest)
+                    continue
+            await trio.sleep(STATIC_PEER_RETRY[0])
+
+
+@asynccontextmanager
+async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
+    """Start a node and stop it (closing every listener and connection) on exit."""
+    data_dir = config.resolved_data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"data dir {data_dir}: {exc.strerror}") from None
+    key_pair = load_or_create_key_pair(config.resolved_key_file, config.key_type)
+    listen = [parse_multiaddr(a, what="listen address") for a in config.listen]
+    host = build_host(key_pair, listen)
+    relay = _build_relay(config, host)
+    node = Node(config, host, relay)
+    async with trio.open_nursery() as nursery:
+        async with _run_host(host, listen):
+            if relay is not None:
+                await nursery.start(relay.run)
+                for topic in config.pubsub_topics():
+                    relay.subscribe(topic)
+            await _start_apis(node, nursery)
+            for addr in config.peers:
+                nursery.start_soon(node._keep_static_peer, addr)
+            try:
+                yield node
+            finally:
+                nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def _run_host(host: IHost, listen: list[Any]) -> AsyncIterator[None]:
+    try:
+        async with host.run(listen_addrs=listen):
+            yield
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {', '.join(map(str, listen))}: {exc.strerror or exc}") from None
+
+
+def _build_relay(config: NodeConfig, host: IHost) -> WakuRelay | None:
+    rc = config.relay
+    if rc is None:
+        return None
+    params = gossip_params(rc.d, rc.d_low, rc.d_high, rc.heartbeat_interval, rc.flood_publish)
+    return WakuRelay(
+        host,
+        cluster_id=config.cluster_id,
+        num_shards=config.num_shards_in_cluster,
+        params=params,
+        max_timestamp_drift=rc.max_timestamp_drift,
+        subscriber_buffer=rc.subscriber_buffer,
+        publish_timeout=rc.publish_timeout,
+        rng=random.SystemRandom(),
+    )
+
+
+async def _start_apis(node: Node, nursery: trio.Nursery) -> None:
+    """REST API and metrics, each mounted only when configured."""
+    if node.config.rest is not None:
+        from ..api.rest import RestServer
+
+        rest = RestServer(node, node.config.rest)
+        node.rest_url = await nursery.start(rest.run)
+    if node.config.metrics is not None:
+        from ..api.metrics import MetricsServer
+
+        metrics = MetricsServer(node, node.config.metrics)
+        node.metrics_url = await nursery.start(metrics.run)

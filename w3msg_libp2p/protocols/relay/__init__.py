@@ -1,0 +1,1 @@
+"""Waku relay: gossipsub v1.1 with StrictNoSign and sha256 message ids."""
