@@ -48,7 +48,7 @@ class PeerScore:
         self._peers: dict[PeerId, _PeerStats] = {}
         self._peers_by_ip: dict[str, set[PeerId]] = defaultdict(set)
         self._cache: dict[PeerId, float] = {}
-        self._last_decay = 0.0
+        self._last_decay: float | None = None  # set by the first refresh: decay counts from there
 
     # -- membership ------------------------------------------------------------------
     def add_peer(self, peer: PeerId, ips: frozenset[str], now: float) -> None:
@@ -204,6 +204,8 @@ class PeerScore:
         """Called every heartbeat: advance time in mesh, decay counters every decay_interval."""
         p = self.params
         tp = p.topic
+        if self._last_decay is None:
+            self._last_decay = now
         decay = now - self._last_decay >= p.decay_interval
         if decay:
             self._last_decay = now
