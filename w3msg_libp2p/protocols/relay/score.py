@@ -69,11 +69,11 @@ class PeerScore:
             del self._peers[peer]
             return
         # Keep a negative score so that reconnecting does not launder it (spec: retain_score).
-        for topic, tstats in stats.topics.items():
+        for tstats in stats.topics.values():
             if tstats.in_mesh:
                 self._apply_mesh_failure(tstats)
             tstats.in_mesh = False
-            stats.topics[topic] = tstats
+            tstats.mesh_message_deliveries_active = False
         stats.connected = False
         stats.expire = now + self.params.retain_score
 
@@ -111,6 +111,7 @@ class PeerScore:
         t = stats.topic(topic)
         self._apply_mesh_failure(t)
         t.in_mesh = False
+        t.mesh_message_deliveries_active = False  # the deficit now lives on in P3b only
         self._cache.pop(peer, None)
 
     def _apply_mesh_failure(self, t: _TopicStats) -> None:
