@@ -18,6 +18,7 @@ from .. import __version__
 from ..core.errors import ConfigError, PeerUnreachable
 from ..net.addresses import parse_multiaddr
 from ..net.host import build_host
+from ..net.listen import check_listen_addrs
 from ..protocols.relay.waku import WakuRelay, gossip_params
 from .config import NodeConfig
 from .keys import load_or_create_key_pair
@@ -25,6 +26,7 @@ from .keys import load_or_create_key_pair
 log = logging.getLogger(__name__)
 
 DIAL_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 5.0
 STATIC_PEER_RETRY = (1.0, 30.0)  # first and longest wait between redials of a configured peer
 
 
@@ -136,11 +138,14 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
         raise ConfigError(f"data dir {data_dir}: {exc.strerror}") from None
     key_pair = load_or_create_key_pair(config.resolved_key_file, config.key_type)
     listen = [parse_multiaddr(a, what="listen address") for a in config.listen]
+    check_listen_addrs(listen)
     host = build_host(key_pair, listen)
     relay = _build_relay(config, host)
     node = Node(config, host, relay)
-    async with trio.open_nursery() as nursery:
-        async with _run_host(host, listen):
+    try:
+        # The host must outlive our nursery: cancelling a scope around py-libp2p's cleanup
+        # turns the caller's exception into a Cancelled that the scope then swallows.
+        async with _run_host(host, listen), trio.open_nursery() as nursery:
             if relay is not None:
                 await nursery.start(relay.run)
                 for topic in config.pubsub_topics():
@@ -152,15 +157,38 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 yield node
             finally:
                 nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # Nurseries (ours and py-libp2p's) wrap what the caller raised; give it back as raised.
+        sole = _sole_exception(group)
+        if sole is None:
+            raise
+        raise sole from None
+
+
+def _sole_exception(group: BaseExceptionGroup) -> BaseException | None:
+    while len(group.exceptions) == 1:
+        inner = group.exceptions[0]
+        if not isinstance(inner, BaseExceptionGroup):
+            return inner
+        group = inner
+    return None
 
 
 @asynccontextmanager
 async def _run_host(host: IHost, listen: list[Any]) -> AsyncIterator[None]:
-    try:
-        async with host.run(listen_addrs=listen):
+    async with host.run(listen_addrs=listen):
+        # py-libp2p logs a failed listen at debug level and carries on: refuse to run deaf.
+        listeners = host.get_network().listeners
+        for addr in listen:
+            if str(addr) not in listeners:
+                raise ConfigError(f"cannot listen on {addr}: no transport could bind it")
+        try:
             yield
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {', '.join(map(str, listen))}: {exc.strerror or exc}") from None
+        finally:
+            # host.run() only stops the swarm service; connections must be closed explicitly
+            # or peers keep a half-dead connection until their keep-alive notices.
+            with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
+                await host.close()
 
 
 def _build_relay(config: NodeConfig, host: IHost) -> WakuRelay | None:
