@@ -20,7 +20,7 @@ from libp2p.peer.id import ID
 
 from w3msg_libp2p.api.cache import TopicCache
 from w3msg_libp2p.api.parsing import Refused, parse_relay_message, relay_message_json
-from w3msg_libp2p.api.rest import RestServer, rest_statistics
+from w3msg_libp2p.api.rest import RestServer
 from w3msg_libp2p.core.errors import ConfigError
 from w3msg_libp2p.core.message import WakuMessage
 from w3msg_libp2p.node.config import NodeConfig, RestConfig
@@ -136,7 +136,7 @@ async def test_relay_routes_answer_404_when_relay_is_not_mounted(
         assert r.text == "/relay endpoints are not available. Please check your configuration: --relay"
         health = (await client.get(f"{n.rest_url}/health")).json()
         assert health["protocolsHealth"] == [{"Relay": "NOT_MOUNTED"}]
-        assert rest_statistics(n)["refusals"] == {"GET unmatched": {"not_mounted": 1}}
+        assert n.statistics()['rest']["refusals"] == {"GET unmatched": {"not_mounted": 1}}
 
 
 # -- relay: static shards -----------------------------------------------------------------------
@@ -215,11 +215,11 @@ async def test_cache_keeps_the_newest_and_counts_evictions(tmp_path: Path, clien
                 SHARD0, WakuMessage(f"m{i}".encode(), CONTENT_TOPIC, timestamp=time.time_ns())
             )
         with trio.fail_after(10):
-            while rest_statistics(b)["cache"]["evictions"]["pubsub"] < 1:  # type: ignore[index]
+            while b.statistics()['rest']["cache"]["evictions"]["pubsub"] < 1:  # type: ignore[index]
                 await trio.sleep(0.02)
         got = (await client.get(f"{b.rest_url}{messages_path(SHARD0)}")).json()
         assert [base64.b64decode(m["payload"]) for m in got] == [b"m1", b"m2"]
-        assert rest_statistics(b)["cache"]["evictions"] == {"pubsub": 1, "content": 0}  # type: ignore[index]
+        assert b.statistics()['rest']["cache"]["evictions"] == {"pubsub": 1, "content": 0}  # type: ignore[index]
 
 
 # -- relay: autosharding -------------------------------------------------------------------------
@@ -295,7 +295,7 @@ async def test_admin_post_peers_connects_and_get_lists_them(
         r = await client.post(f"{c.rest_url}/admin/v1/peers", json=[unreachable])
         assert r.status_code == 400
         assert r.text.startswith(f"Failed to connect to peer at index: 0 - {unreachable}")
-        assert rest_statistics(c)["refusals"] == {"POST /admin/v1/peers": {"connect_failed": 1}}
+        assert c.statistics()['rest']["refusals"] == {"POST /admin/v1/peers": {"connect_failed": 1}}
 
 
 # -- refusals ---------------------------------------------------------------------------------------
@@ -389,7 +389,7 @@ async def test_refused_request_answers_plain_text_and_is_counted(
     assert r.status_code == case.status, r.text
     assert r.headers["content-type"].startswith("text/plain")
     assert r.text.startswith(case.text), r.text
-    stats = rest_statistics(node)
+    stats = node.statistics()['rest']
     assert stats is not None
     assert stats["refusals"] == {case.endpoint: {case.reason: 1}}
 
@@ -410,8 +410,6 @@ async def test_port_is_released_when_the_node_stops(tmp_path: Path, client: http
     async with open_node(node_config(tmp_path, "a")) as n:
         url = n.rest_url
         assert (await client.get(f"{url}/health")).status_code == 200
-        assert rest_statistics(n) is not None
-    assert rest_statistics(n) is None
     port = int(url.rsplit(":", 1)[1])
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

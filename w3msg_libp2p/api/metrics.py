@@ -20,7 +20,6 @@ from prometheus_client.registry import Collector
 from ..core.message import Envelope
 from ..node.config import MetricsConfig
 from .http import bind_listener, serve_asgi
-from .rest import rest_statistics
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -87,9 +86,8 @@ class NodeCollector(Collector):
         if "relay" in stats:
             yield from relay_metrics(stats["relay"], self.node)
             yield from self._latency_metrics()
-        rest = rest_statistics(self.node)
-        if rest is not None:
-            yield from rest_metrics(rest)
+        if "rest" in stats:
+            yield from rest_metrics(stats["rest"])
 
     def _latency_metrics(self) -> Iterator[Metric]:
         yield HistogramMetricFamily(

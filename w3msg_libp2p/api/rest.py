@@ -12,7 +12,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from weakref import WeakKeyDictionary
 
 import trio
 from quart import Response, g, request
@@ -38,13 +37,6 @@ UNKNOWN_ROUTE_TEXT = "Bad request initiated. Invalid path or method used."  # nw
 RELAY_NOT_MOUNTED_TEXT = "/relay endpoints are not available. Please check your configuration: --relay"
 _PATH_PARAM = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
 
-_servers: WeakKeyDictionary[Node, RestServer] = WeakKeyDictionary()
-
-
-def rest_statistics(node: Node) -> dict[str, Any] | None:
-    """Statistics of the REST server running for ``node`` (None if none is running)."""
-    server = _servers.get(node)
-    return server.statistics() if server is not None else None
 
 
 class TopicConverter(PathConverter):
@@ -75,7 +67,6 @@ class RestServer:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; ``task_status.started("http://host:port")`` once listening."""
         sock = bind_listener(self.config.address, self.config.port, "REST API")
-        _servers[self.node] = self
         try:
             async with trio.open_nursery() as nursery:
                 if self.relay_api is not None:
@@ -85,7 +76,6 @@ class RestServer:
                 task_status.started(self.url)
         finally:
             sock.close()
-            _servers.pop(self.node, None)
 
     def statistics(self) -> dict[str, Any]:
         requests: dict[str, dict[int, int]] = {}

@@ -10,6 +10,7 @@ import libp2p
 from libp2p.abc import IHost
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as new_x25519
+from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
@@ -30,7 +31,7 @@ def build_host(key_pair: KeyPair, listen_addrs: Sequence[Multiaddr]) -> IHost:
         listen_addrs=list(listen_addrs),
         sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)},
         # js-waku speaks only mplex; everyone else prefers yamux.
-        muxer_opt={YAMUX_PROTOCOL_ID: Yamux, MPLEX_PROTOCOL_ID: Mplex},
+        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux, TProtocol(MPLEX_PROTOCOL_ID): Mplex},
         connection_config=connection_config,
     )
     _ensure_dial_transports(host)

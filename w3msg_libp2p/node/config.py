@@ -170,7 +170,8 @@ class NodeConfig:
                 kwargs[name] = _section(sections[name], value, f"{source}: [{key}]")
             else:
                 kwargs[name] = value
-        return _build(cls, kwargs, source)
+        config: NodeConfig = _build(cls, kwargs, source)
+        return config
 
     def with_overrides(self, **changes: Any) -> NodeConfig:
         try:

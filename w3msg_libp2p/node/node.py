@@ -7,7 +7,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 from libp2p.abc import IHost
@@ -22,6 +22,9 @@ from ..net.listen import check_listen_addrs
 from ..protocols.relay.waku import WakuRelay, gossip_params
 from .config import NodeConfig
 from .keys import load_or_create_key_pair
+
+if TYPE_CHECKING:
+    from ..api.rest import RestServer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class Node:
         self.config = config
         self.host = host
         self.relay = relay
+        self.rest: RestServer | None = None
         self.rest_url: str | None = None
         self.metrics_url: str | None = None
         self.started_at = trio.current_time()
@@ -108,6 +112,8 @@ class Node:
         stats: dict[str, Any] = {"peer_id": self.peer_id, "connected_peers": len(self.connected_peer_ids())}
         if self.relay is not None:
             stats["relay"] = self.relay.statistics()
+        if self.rest is not None:
+            stats["rest"] = self.rest.statistics()
         return stats
 
     async def _keep_static_peer(self, multiaddr: str) -> None:
@@ -187,7 +193,7 @@ async def _run_host(host: IHost, listen: list[Any]) -> AsyncIterator[None]:
         finally:
             # host.run() only stops the swarm service; connections must be closed explicitly
             # or peers keep a half-dead connection until their keep-alive notices.
-            with trio.move_on_after(CLOSE_TIMEOUT, shield=True):
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
                 await host.close()
 
 
@@ -213,8 +219,8 @@ async def _start_apis(node: Node, nursery: trio.Nursery) -> None:
     if node.config.rest is not None:
         from ..api.rest import RestServer
 
-        rest = RestServer(node, node.config.rest)
-        node.rest_url = await nursery.start(rest.run)
+        node.rest = RestServer(node, node.config.rest)
+        node.rest_url = await nursery.start(node.rest.run)
     if node.config.metrics is not None:
         from ..api.metrics import MetricsServer
 

@@ -66,7 +66,8 @@ def test_shard_topic_round_trip(cluster: int, shard: int) -> None:
     assert parse_pubsub_topic(shard_topic(cluster, shard)) == StaticShard(cluster, shard)
 
 
-segment = st.text(alphabet=st.characters(blacklist_characters="/", blacklist_categories=("Cs",)), min_size=1, max_size=20)
+segment = st.text(alphabet=st.characters(blacklist_characters="/", blacklist_categories=("Cs",)),
+                  min_size=1, max_size=20)
 
 
 @given(segment, segment, segment, segment, st.integers(1, 1024))

@@ -47,7 +47,8 @@ def test_invalid_messages_penalty_is_negative_and_squared() -> None:
 
 
 def test_mesh_delivery_deficit_is_penalised_once_active() -> None:
-    s = make(time_in_mesh_weight=0.0, first_message_deliveries_weight=0.0, mesh_message_deliveries_weight=-1.0, mesh_message_deliveries_threshold=4.0,
+    s = make(time_in_mesh_weight=0.0, first_message_deliveries_weight=0.0,
+             mesh_message_deliveries_weight=-1.0, mesh_message_deliveries_threshold=4.0,
              mesh_message_deliveries_cap=10.0, mesh_message_deliveries_activation=2.0,
              mesh_failure_penalty_weight=-1.0, mesh_message_deliveries_decay=0.5,
              mesh_failure_penalty_decay=0.5)

@@ -76,7 +76,7 @@ class MessageCache:
         return cached if count <= max_transmissions else None
 
     def gossip_ids(self, topic: str) -> list[bytes]:
-        ids = []
+        ids: list[bytes] = []
         for i in range(min(self.history_gossip, len(self._windows))):
             ids.extend(mid for mid, t in self._windows[i] if t == topic)
         return ids

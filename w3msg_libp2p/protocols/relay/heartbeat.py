@@ -61,7 +61,8 @@ def _maintain_mesh(router: GossipRouter, topic: str, now: float) -> None:
     if router.heartbeat_ticks % p.opportunistic_graft_ticks == 0 and len(mesh) > 1:
         median = statistics.median(score(peer) for peer in mesh)
         if median < p.score.opportunistic_graft_threshold:
-            better = [q for q in router.pick_mesh_candidates(topic, len(router.peers), exclude=mesh, now=now) if score(q) > median]
+            candidates = router.pick_mesh_candidates(topic, len(router.peers), exclude=mesh, now=now)
+            better = [q for q in candidates if score(q) > median]
             for peer in better[: p.opportunistic_graft_peers]:
                 router.graft_peer(peer, topic, now)
 

@@ -17,17 +17,15 @@ from dataclasses import dataclass, field
 from ...core.errors import PublishError
 from . import codec
 from .caches import MessageCache, SeenCache
-from .outbox import Outbox
 from .control import handle_control
 from .events import Deliver, RouterEvent
 from .heartbeat import run_heartbeat
+from .outbox import Outbox
 from .params import V11_PROTOCOLS, GossipParams
 from .rpc import (
     ACCEPTED,
     RPC,
     Graft,
-    IHave,
-    IWant,
     Prune,
     PubMessage,
     SubOpt,

@@ -212,10 +212,9 @@ class PeerScore:
             self._last_decay = now
         for peer in list(self._peers):
             stats = self._peers[peer]
-            if not stats.connected:
-                if now >= stats.expire:
-                    del self._peers[peer]
-                    continue
+            if not stats.connected and now >= stats.expire:
+                del self._peers[peer]
+                continue
             for t in stats.topics.values():
                 if t.in_mesh:
                     t.mesh_time = now - t.graft_time

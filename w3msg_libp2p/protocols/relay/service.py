@@ -9,6 +9,7 @@ bound) and local publishers wait; nothing is dropped silently.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ READ_CHUNK = 256 * 1024
 HIGH_WATER_BYTES = 2 * 1024 * 1024
 READER_PAUSE_LIMIT = 1.0  # seconds a reader waits for a congested peer before reading on
 NEW_STREAM_TIMEOUT = 10.0
+BACKLOG_POLL = 0.002
 
 
 @dataclass(slots=True)
@@ -51,11 +53,13 @@ class RelayService:
         on_deliver: Callable[[Deliver], None],
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        local_backlog: Callable[[], bool] = lambda: False,
     ) -> None:
         self.host = host
         self.router = router
         self.on_deliver = on_deliver
         self.monotonic = monotonic
+        self.local_backlog = local_backlog  # True while local consumers (subscribers) lag behind
         self._links: dict[str, _PeerLink] = {}
         self._congested: set[str] = set()
         self._uncongested = trio.Event()
@@ -167,15 +171,23 @@ class RelayService:
                         continue
                     router.handle_rpc(peer, rpc, now)
                 self._flush()
-                if self._congested:
-                    with trio.move_on_after(READER_PAUSE_LIMIT):
-                        await self._uncongested.wait()
+                if self._congested or self.local_backlog():
+                    await self._pause_reading()
         except RemoteProtocolError as exc:  # oversized frame: the stream cannot be resynchronised
             log.debug("relay: %s sent an oversized frame: %s", peer, exc)
             self._count_error("oversized_rpc")
             await _reset(stream)
         except Exception as exc:  # EOF/reset/closed from the muxer
             log.debug("relay: inbound stream from %s ended: %s", peer, exc)
+
+    async def _pause_reading(self) -> None:
+        """Back-pressure towards the sender (TCP window) while our queues are full, bounded so
+        that one stuck consumer cannot stall the relay: past the limit, drops are counted."""
+        with trio.move_on_after(READER_PAUSE_LIMIT):
+            while self._congested:
+                await self._uncongested.wait()
+            while self.local_backlog():
+                await trio.sleep(BACKLOG_POLL)
 
     # -- router outputs ------------------------------------------------------------------
     def _flush(self) -> None:
@@ -241,10 +253,8 @@ class RelayService:
 
 
 async def _reset(stream: INetStream) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the stream may already be gone
         await stream.reset()
-    except Exception:  # already gone
-        pass
 
 
 class _Notifee(INotifee):

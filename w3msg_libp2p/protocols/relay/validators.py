@@ -43,7 +43,6 @@ class WakuMessageValidator:
             parse_content_topic(message.content_topic)
         except TopicError:
             return Verdict(ValidationResult.REJECT, "invalid_content_topic")
-        if message.timestamp:
-            if abs(message.timestamp - self.wall_clock_ns()) > self.max_drift_ns:
-                return Verdict(ValidationResult.IGNORE, "timestamp_out_of_range")
+        if message.timestamp and abs(message.timestamp - self.wall_clock_ns()) > self.max_drift_ns:
+            return Verdict(ValidationResult.IGNORE, "timestamp_out_of_range")
         return ACCEPTED

@@ -97,7 +97,7 @@ class WakuRelay:
         self.wall_clock_ns = wall_clock_ns
         validator = WakuMessageValidator(wall_clock_ns, int(max_timestamp_drift * 1e9))
         self.router = GossipRouter(params, rng=rng or random.SystemRandom(), default_validator=validator)
-        self.service = RelayService(host, self.router, self._on_deliver)
+        self.service = RelayService(host, self.router, self._on_deliver, local_backlog=self._subscribers_backlogged)
         self._subscriptions: set[Subscription] = set()
         self.tracers: list[Tracer] = []
         self.stats = RelayStats()
@@ -149,6 +149,14 @@ class WakuRelay:
         sub = Subscription(pubsub_topic, cts, send, recv, self)
         self._subscriptions.add(sub)
         return sub
+
+    def _subscribers_backlogged(self) -> bool:
+        """A subscriber's buffer is over three quarters full: slow the relay down before it drops."""
+        for sub in self._subscriptions:
+            stats = sub._send.statistics()
+            if stats.current_buffer_used * 4 > stats.max_buffer_size * 3:
+                return True
+        return False
 
     def _on_deliver(self, event: Deliver) -> None:
         try:
