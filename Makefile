@@ -26,7 +26,10 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy w3msg_libp2p
 
-test: setup lint typecheck
+interop-js:
+	./scripts/interop-js-deps.sh
+
+test: setup lint typecheck interop-js
 	$(BIN)/pytest -q
 
 bench-relay: setup

@@ -37,7 +37,7 @@ async def test_garbage_oversized_and_invalid_input_is_counted_and_survived(tmp_p
         assert relay is not None
         drops = relay.router.stats.drops
 
-        attacker = build_host(generate_key_pair("ed25519"), [Multiaddr("/ip4/127.0.0.1/tcp/0")])
+        attacker = build_host(generate_key_pair("ed25519"))
         async with attacker.run(listen_addrs=[Multiaddr("/ip4/127.0.0.1/tcp/0")]):
             await attacker.connect(info_from_p2p_addr(Multiaddr(victim.listen_addrs()[0])))
             stream = await attacker.new_stream(info_from_p2p_addr(Multiaddr(victim.listen_addrs()[0])).peer_id,

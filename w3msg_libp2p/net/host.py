@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from typing import Any
-
 import libp2p
 from libp2p.abc import IHost
 from libp2p.crypto.keys import KeyPair
@@ -17,42 +13,25 @@ from libp2p.security.noise.transport import Transport as NoiseTransport
 from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
-from libp2p.transport.tcp.tcp import TCP
-from libp2p.transport.websocket.transport import WebsocketTransport
-from multiaddr import Multiaddr
 
 
-def build_host(key_pair: KeyPair, listen_addrs: Sequence[Multiaddr]) -> IHost:
+def build_host(key_pair: KeyPair) -> IHost:
+    """A host that can dial TCP and WebSocket peers and listen where ``host.run`` is told to.
+
+    Listen addresses are deliberately not given to ``new_host``: py-libp2p would then share one
+    socket between a TCP and a WebSocket address on the same port (port 0 included), and its
+    classifier closes connections whose first segment is shorter than 3 bytes, which is how
+    js-libp2p opens (docs/interop.md). Separate listeners avoid that.
+    """
     # One connection per peer: py-libp2p otherwise waits its 250 ms happy-eyeballs delay on
     # every dial for a second connection we never want (REFERENCE.md section 6).
     connection_config = ConnectionConfig(max_connections_per_peer=1)
-    host = libp2p.new_host(
+    return libp2p.new_host(
         key_pair=key_pair,
-        listen_addrs=list(listen_addrs),
         sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)},
         # js-waku speaks only mplex; everyone else prefers yamux.
         muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux, TProtocol(MPLEX_PROTOCOL_ID): Mplex},
         connection_config=connection_config,
+        enable_tcp=True,
+        enable_websocket=True,
     )
-    _ensure_dial_transports(host)
-    return host
-
-
-def _ensure_dial_transports(host: IHost) -> None:
-    """py-libp2p registers only the transports of the listen addresses; a node that listens on
-    TCP alone must still be able to dial WebSocket peers (and vice versa)."""
-    swarm: Any = host.get_network()
-    manager = swarm.transport_manager
-    # Probing logs a warning for each missing transport; that is the expected answer here.
-    probe_log = logging.getLogger("libp2p.transport.manager")
-    level = probe_log.level
-    probe_log.setLevel(logging.ERROR)
-    try:
-        has_tcp = manager.transport_for_dialing(Multiaddr("/ip4/127.0.0.1/tcp/1")) is not None
-        has_ws = manager.transport_for_dialing(Multiaddr("/ip4/127.0.0.1/tcp/1/ws")) is not None
-    finally:
-        probe_log.setLevel(level)
-    if not has_tcp:
-        manager.add_transport(TCP())
-    if not has_ws:
-        manager.add_transport(WebsocketTransport(swarm.upgrader))

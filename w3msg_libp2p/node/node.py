@@ -145,7 +145,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     key_pair = load_or_create_key_pair(config.resolved_key_file, config.key_type)
     listen = [parse_multiaddr(a, what="listen address") for a in config.listen]
     check_listen_addrs(listen)
-    host = build_host(key_pair, listen)
+    host = build_host(key_pair)
     relay = _build_relay(config, host)
     node = Node(config, host, relay)
     try:
