@@ -113,7 +113,7 @@ class BaselineBackend:
 @asynccontextmanager
 async def baseline_backend(data_dir: Path) -> AsyncIterator[BaselineBackend]:
     listen = [Multiaddr(LISTEN)]
-    host = build_host(create_new_key_pair(), listen)
+    host = build_host(create_new_key_pair())
     gossipsub = GossipSub(
         protocols=[PROTOCOL_ID_V11],
         degree=6,
