@@ -12,6 +12,7 @@ import binascii
 import json
 import os
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
@@ -25,6 +26,7 @@ from .node.config import KEY_TYPES, LOG_LEVELS, MetricsConfig, NodeConfig, RestC
 
 DEFAULT_NODE_URL = "http://127.0.0.1:8645"
 DEFAULT_STATUS_INTERVAL = 10.0
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class W3MsgGroup(click.Group):
@@ -107,7 +109,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-@click.group(cls=W3MsgGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=W3MsgGroup, context_settings=_CONTEXT)
 @click.version_option(__version__, "--version", prog_name="w3msg-node")
 def cli() -> None:
     """w3msg node: a Waku v2 compatible relay node, and tools to drive one over its REST API."""
@@ -124,11 +126,13 @@ def main() -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               help="TOML config file; flags override its settings.")
 @click.option("--listen", multiple=True, metavar="MULTIADDR",
-              help="Listen address, repeatable. [default: /ip4/0.0.0.0/tcp/60000 and /ip4/0.0.0.0/tcp/8000/ws]")
+              help="Listen address, repeatable. "
+              "[default: /ip4/0.0.0.0/tcp/60000 and /ip4/0.0.0.0/tcp/8000/ws]")
 @click.option("--peer", multiple=True, metavar="MULTIADDR",
               help="Peer to dial and keep connected (must end in /p2p/<peer-id>), repeatable.")
 @click.option("--cluster-id", type=int, help="Waku network cluster id. [default: 1]")
-@click.option("--num-shards-in-cluster", type=int, help="Shards in the cluster, for autosharding. [default: 8]")
+@click.option("--num-shards-in-cluster", type=int,
+              help="Shards in the cluster, for autosharding. [default: 8]")
 @click.option("--shard", multiple=True, type=int, help="Shard to relay, repeatable. [default: all shards]")
 @click.option("--content-topic", multiple=True, metavar="TOPIC",
               help="Relay the shard of this content topic (autosharding), repeatable.")
@@ -136,15 +140,20 @@ def main() -> None:
               help="Directory for the node key and state. [default: ~/.w3msg]")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Node identity key; created if missing. [default: DATA_DIR/node.key]")
-@click.option("--key-type", type=click.Choice(KEY_TYPES), help="Type of a newly created key. [default: secp256k1]")
+@click.option("--key-type", type=click.Choice(KEY_TYPES),
+              help="Type of a newly created key. [default: secp256k1]")
 @click.option("--rest-address", metavar="IP", help="REST API address. [default: 127.0.0.1]")
 @click.option("--rest-port", type=int, help="REST API port; 0 picks a free one. [default: 8645]")
 @click.option("--no-rest", is_flag=True, help="Do not serve the REST API.")
-@click.option("--metrics-address", metavar="IP", help="Serve Prometheus metrics on this address. [default: 127.0.0.1]")
-@click.option("--metrics-port", type=int, help="Serve Prometheus metrics on this port (metrics are off otherwise).")
-@click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Log level (logs go to stderr). [default: info]")
-@click.option("--status-interval", type=click.FloatRange(min=0), default=DEFAULT_STATUS_INTERVAL, show_default=True,
-              metavar="SECONDS", help="Print a status line to stdout this often; 0 turns it off.")
+@click.option("--metrics-address", metavar="IP",
+              help="Serve Prometheus metrics on this address. [default: 127.0.0.1]")
+@click.option("--metrics-port", type=int,
+              help="Serve Prometheus metrics on this port (metrics are off otherwise).")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS),
+              help="Log level (logs go to stderr). [default: info]")
+@click.option("--status-interval", type=click.FloatRange(min=0), default=DEFAULT_STATUS_INTERVAL,
+              show_default=True, metavar="SECONDS",
+              help="Print a status line to stdout this often; 0 turns it off.")
 @click.option("--print-config", is_flag=True,
               help="Print the effective configuration as JSON (config-file keys) and exit.")
 def run(config_file: Path | None, status_interval: float, print_config: bool, **flags: Any) -> None:
@@ -173,8 +182,10 @@ def build_config(config_file: Path | None, **flags: Any) -> NodeConfig:
         value = flags.pop(name)
         if value is not None:
             changes[name] = value
-    changes["rest"] = _rest_config(base.rest, flags.pop("no_rest"), flags.pop("rest_address"), flags.pop("rest_port"))
-    changes["metrics"] = _metrics_config(base.metrics, flags.pop("metrics_address"), flags.pop("metrics_port"))
+    changes["rest"] = _rest_config(base.rest, flags.pop("no_rest"), flags.pop("rest_address"),
+                                   flags.pop("rest_port"))
+    changes["metrics"] = _metrics_config(base.metrics, flags.pop("metrics_address"),
+                                         flags.pop("metrics_port"))
     if flags:
         raise AssertionError(f"unhandled run flags: {sorted(flags)}")
     return base.with_overrides(**changes)
@@ -183,8 +194,9 @@ def build_config(config_file: Path | None, **flags: Any) -> NodeConfig:
 _TUPLE_FIELD = {"peer": "peers", "shard": "shards", "content_topic": "content_topics"}
 
 
-def _rest_config(base: RestConfig | None, off: bool, address: str | None, port: int | None) -> RestConfig | None:
-    given = {k: v for k, v in (("address", address), ("port", port)) if v is not None}
+def _rest_config(base: RestConfig | None, off: bool, address: str | None,
+                 port: int | None) -> RestConfig | None:
+    given: dict[str, Any] = {k: v for k, v in (("address", address), ("port", port)) if v is not None}
     if off:
         if given:
             raise click.UsageError("--no-rest cannot be combined with --rest-address or --rest-port")
@@ -194,8 +206,9 @@ def _rest_config(base: RestConfig | None, off: bool, address: str | None, port: 
     return replace(base or RestConfig(), **given)
 
 
-def _metrics_config(base: MetricsConfig | None, address: str | None, port: int | None) -> MetricsConfig | None:
-    given = {k: v for k, v in (("address", address), ("port", port)) if v is not None}
+def _metrics_config(base: MetricsConfig | None, address: str | None,
+                    port: int | None) -> MetricsConfig | None:
+    given: dict[str, Any] = {k: v for k, v in (("address", address), ("port", port)) if v is not None}
     if not given:
         return base
     return replace(base or MetricsConfig(), **given)
@@ -248,12 +261,12 @@ def _key_path(config_file: Path | None, data_dir: Path | None, key_file: Path | 
 @_key_options
 def id_command(config_file: Path | None, data_dir: Path | None, key_file: Path | None) -> None:
     """Print the peer id of the node key (creates nothing)."""
-    from .cli_keys import peer_id_of
+    from .node.keys import load_key_pair
 
     path = _key_path(config_file, data_dir, key_file)
     if not path.exists():
-        raise ConfigError(f"no key file at {path} (create one with `w3msg-node keygen` or by running the node)")
-    click.echo(peer_id_of(path))
+        raise ConfigError(f"no key file at {path} (`w3msg-node keygen` or running the node creates one)")
+    click.echo(_peer_id(load_key_pair(path)))
 
 
 @cli.command()
@@ -263,12 +276,20 @@ def id_command(config_file: Path | None, data_dir: Path | None, key_file: Path |
 def keygen(config_file: Path | None, data_dir: Path | None, key_file: Path | None, key_type: str,
            force: bool) -> None:
     """Create a node key (file mode 0600) and print its peer id."""
-    from .cli_keys import create_key
+    from .node.keys import generate_key_pair, save_key_pair
 
     path = _key_path(config_file, data_dir, key_file)
     if path.exists() and not force:
         raise click.ClickException(f"key file {path} already exists (use --force to replace it)")
-    click.echo(create_key(path, key_type))
+    key_pair = generate_key_pair(key_type)
+    save_key_pair(key_pair, path)
+    click.echo(_peer_id(key_pair))
+
+
+def _peer_id(key_pair: Any) -> str:
+    from libp2p.peer.id import ID
+
+    return str(ID.from_pubkey(key_pair.public_key))
 
 
 # -- REST client commands --------------------------------------------------------------------------
@@ -298,20 +319,28 @@ def _client_options(func: Any) -> Any:
 @click.option("--payload", metavar="TEXT", help="Payload as text (UTF-8).")
 @click.option("--payload-file", type=click.File("rb"), help="Read the payload from this file ('-': stdin).")
 @click.option("--payload-base64", metavar="B64", help="Payload as base64.")
-@click.option("--timestamp-now/--no-timestamp", default=True, show_default=True,
-              help="Stamp the message with the current time (the relay drops messages far from its clock).")
+@click.option("--timestamp-now", is_flag=True,
+              help="Stamp the message with the current time (the default).")
+@click.option("--timestamp", type=click.IntRange(min=1, max=2**63 - 1), metavar="NS",
+              help="Stamp the message with this time (Unix nanoseconds) instead.")
 @click.option("--ephemeral", is_flag=True, help="Mark the message ephemeral (store nodes do not keep it).")
 def publish(node_url: str, http_timeout: float, cluster_id: int, num_shards_in_cluster: int,
             pubsub_topic: str | None, content_topic: str, payload: str | None, payload_file: BinaryIO | None,
-            payload_base64: str | None, timestamp_now: bool, ephemeral: bool) -> None:
-    """Publish a message through a running node and print its hash (0x-hex, computed locally)."""
-    from .cli_client import NodeClient, resolve_topics
+            payload_base64: str | None, timestamp_now: bool, timestamp: int | None, ephemeral: bool) -> None:
+    """Publish a message through a running node and print its hash (0x-hex, computed locally).
 
+    The message always carries a timestamp: a node fills in a missing one with its own clock
+    (as nwaku does), and the hash could then not be computed here.
+    """
+    from .cli_client import NodeClient, publish_target
+
+    if timestamp_now and timestamp is not None:
+        raise click.UsageError("give --timestamp-now or --timestamp, not both")
+    stamp = timestamp if timestamp is not None else time.time_ns()
     data = _payload_bytes(payload, payload_file, payload_base64)
-    topic = resolve_topics((pubsub_topic,) if pubsub_topic else (), (content_topic,), cluster_id,
-                           num_shards_in_cluster)[0]
+    target = publish_target(pubsub_topic, content_topic, cluster_id, num_shards_in_cluster)
     with NodeClient(node_url, http_timeout) as client:
-        digest = client.publish(topic, pubsub_topic is None, content_topic, data, timestamp_now, ephemeral)
+        digest = client.publish(target, data, timestamp=stamp, ephemeral=ephemeral)
     click.echo("0x" + digest.hex())
 
 
@@ -332,7 +361,8 @@ def _payload_bytes(text: str | None, file: BinaryIO | None, b64: str | None) -> 
 
 @cli.command()
 @_client_options
-@click.option("--pubsub-topic", multiple=True, metavar="TOPIC", help="Subscribe to this pubsub topic, repeatable.")
+@click.option("--pubsub-topic", multiple=True, metavar="TOPIC",
+              help="Subscribe to this pubsub topic, repeatable.")
 @click.option("--content-topic", multiple=True, metavar="TOPIC",
               help="Subscribe to this content topic (autosharding), repeatable.")
 @click.option("--count", type=click.IntRange(min=1), help="Exit after this many messages.")
@@ -347,10 +377,10 @@ def subscribe(node_url: str, http_timeout: float, cluster_id: int, num_shards_in
 
     Lines: {"hash", "pubsub_topic", "content_topic", "payload" (base64), "timestamp"}.
     """
-    from .cli_client import NodeClient, follow, resolve_topics
+    from .cli_client import NodeClient, follow, subscribe_targets
 
     if bool(pubsub_topic) == bool(content_topic):
         raise click.UsageError("give --pubsub-topic or --content-topic (not both)")
-    topics = resolve_topics(pubsub_topic, content_topic, cluster_id, num_shards_in_cluster)
+    targets = subscribe_targets(pubsub_topic, content_topic, cluster_id, num_shards_in_cluster)
     with NodeClient(node_url, http_timeout) as client:
-        follow(client, topics, count=count, timeout=timeout, poll_interval=poll_interval)
+        follow(client, targets, count=count, timeout=timeout, poll_interval=poll_interval)
