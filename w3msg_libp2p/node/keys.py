@@ -43,6 +43,10 @@ def load_key_pair(path: Path) -> KeyPair:
         private = deserialize_private_key(data)
     except Exception as exc:  # py-libp2p raises protobuf and key-type errors of several kinds
         raise ConfigError(f"key file {path} is not a libp2p private key: {exc}") from None
+    # py-libp2p zero-pads a short secp256k1 key: a truncated file would silently become
+    # another identity. A key must serialize back to exactly what was read.
+    if private.serialize() != data:
+        raise ConfigError(f"key file {path} is not a libp2p private key: truncated or padded key material")
     return KeyPair(private, private.get_public_key())
 
 

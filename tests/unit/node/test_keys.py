@@ -32,3 +32,14 @@ def test_corrupt_key_file_is_a_config_error(tmp_path: Path) -> None:
     path.write_bytes(b"not a key")
     with pytest.raises(ConfigError, match="not a libp2p private key"):
         load_key_pair(path)
+
+
+def test_truncated_key_is_refused_not_padded_into_another_identity(tmp_path: Path) -> None:
+    path = tmp_path / "node.key"
+    load_or_create_key_pair(path, "secp256k1")
+    data = path.read_bytes()
+    # a well-formed protobuf whose key is 7 bytes instead of 32
+    short = bytes([data[0], data[1], data[2], data[3] - 25]) + data[4:-25]
+    path.write_bytes(short)
+    with pytest.raises(ConfigError, match="truncated"):
+        load_key_pair(path)
