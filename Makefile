@@ -33,7 +33,7 @@ test: setup lint typecheck interop-js
 	$(BIN)/pytest -q
 
 bench-relay: setup
-	$(BIN)/python benchmarks/relay_bench.py $(ARGS)
+	@$(BIN)/python benchmarks/relay_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info w3msg_libp2p/pb/*_pb2.py w3msg_libp2p/pb/*_pb2.pyi

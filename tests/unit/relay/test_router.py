@@ -331,3 +331,15 @@ def test_rpc_from_unknown_peer_is_counted() -> None:
     net = line(2)
     net.routers["n0"].handle_rpc("stranger", RPC(), net.clock.now)
     assert net.routers["n0"].stats.drops["rpc_from_unknown_peer"] == 1
+
+
+def test_deliveries_carry_the_validators_parse() -> None:
+    net = RouterNet()
+    net.add("a")
+    net.add("b", validator=lambda t, d: Verdict(ValidationResult.ACCEPT, parsed=d.upper()))
+    net.connect("a", "b")
+    net.subscribe_all(TOPIC)
+    net.pump()
+    net.routers["a"].publish(TOPIC, b"abc", net.clock.now)
+    net.pump()
+    assert net.delivered["b"][0].parsed == b"ABC"

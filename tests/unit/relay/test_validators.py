@@ -31,3 +31,8 @@ def test_bad_content_topic_and_garbage_are_rejected() -> None:
     assert verdict(WakuMessage(b"x", "no-slashes")) == (ValidationResult.REJECT, "invalid_content_topic")
     assert validate(T, b"\xff\xff\xff").reason == "malformed_waku_message"
     assert validate(T, bytes(MAX_WAKU_MESSAGE_BYTES + 1)).reason == "waku_message_too_large"
+
+
+def test_accepted_message_is_handed_on_parsed() -> None:
+    msg = WakuMessage(b"x", "/a/1/b/c", timestamp=NOW, meta=b"m")
+    assert validate(T, encode_message(msg)).parsed == msg

@@ -11,6 +11,7 @@ class Deliver:
     msg_id: bytes
     data: bytes
     received_from: str | None  # None: published by us
+    parsed: object = None  # the validator's parse of ``data``, if it made one
 
 
 @dataclass(frozen=True, slots=True)

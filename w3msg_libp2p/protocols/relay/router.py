@@ -223,7 +223,7 @@ class GossipRouter:
         self.score.first_delivery(peer, topic)
         publish_field = codec.publish_field(msg)
         self.mcache.put(msg_id, topic, publish_field)
-        self._events.append(Deliver(topic, msg_id, msg.data, peer))
+        self._events.append(Deliver(topic, msg_id, msg.data, peer, verdict.parsed))
         self.stats.messages_delivered += 1
         for other in self.mesh.get(topic, ()):
             if other != peer and self._queue(other, publish_field):
@@ -345,7 +345,7 @@ class GossipRouter:
         self.mcache.put(msg_id, topic, publish_field)
         self.stats.messages_published += 1
         if topic in self.subscriptions:
-            self._events.append(Deliver(topic, msg_id, data, None))
+            self._events.append(Deliver(topic, msg_id, data, None, verdict.parsed))
             self.stats.messages_delivered += 1
         return msg_id
 

@@ -86,6 +86,9 @@ class ValidationResult(Enum):
 class Verdict:
     result: ValidationResult
     reason: str = ""
+    # What the validator parsed the message into, handed on with the delivery so it is not
+    # parsed twice (the Waku validator puts the decoded WakuMessage here).
+    parsed: object = None
 
 
 ACCEPTED = Verdict(ValidationResult.ACCEPT)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from ...core.codec import MAX_WAKU_MESSAGE_BYTES, decode_message
 from ...core.errors import RemoteProtocolError, TopicError
 from ...core.topics import parse_content_topic
-from .rpc import ACCEPTED, ValidationResult, Verdict
+from .rpc import ValidationResult, Verdict
 
 # nwaku rejects messages whose timestamp is more than 20 s away from its clock.
 DEFAULT_MAX_TIMESTAMP_DRIFT_NS = 20 * 1_000_000_000
@@ -45,4 +45,4 @@ class WakuMessageValidator:
             return Verdict(ValidationResult.REJECT, "invalid_content_topic")
         if message.timestamp and abs(message.timestamp - self.wall_clock_ns()) > self.max_drift_ns:
             return Verdict(ValidationResult.IGNORE, "timestamp_out_of_range")
-        return ACCEPTED
+        return Verdict(ValidationResult.ACCEPT, parsed=message)

@@ -159,11 +159,13 @@ class WakuRelay:
         return False
 
     def _on_deliver(self, event: Deliver) -> None:
-        try:
-            message = decode_message(event.data)
-        except RemoteProtocolError:  # our validator accepted it, so this means a local misuse
-            self.router.drop("undecodable_delivery")
-            return
+        message = event.parsed
+        if not isinstance(message, WakuMessage):  # a custom validator that did not parse it
+            try:
+                message = decode_message(event.data)
+            except RemoteProtocolError:
+                self.router.drop("undecodable_delivery")
+                return
         env = Envelope(event.topic, message, message_hash(event.topic, message),
                        event.received_from, self.wall_clock_ns())
         for tracer in self.tracers:
