@@ -343,3 +343,14 @@ def test_deliveries_carry_the_validators_parse() -> None:
     net.routers["a"].publish(TOPIC, b"abc", net.clock.now)
     net.pump()
     assert net.delivered["b"][0].parsed == b"ABC"
+
+
+def test_resync_repeats_subscriptions_and_grafts() -> None:
+    net = line(2)
+    n0 = net.routers["n0"]
+    assert "n1" in n0.mesh[TOPIC]
+    n0.resync_peer("n1")
+    (body,) = n0.drain("n1")
+    rpc = codec.decode_rpc(body)
+    assert [(s.subscribe, s.topic) for s in rpc.subscriptions] == [(True, TOPIC)]
+    assert [g.topic for g in rpc.graft] == [TOPIC]

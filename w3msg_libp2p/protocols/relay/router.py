@@ -148,6 +148,18 @@ class GossipRouter:
             subs = [SubOpt(True, t) for t in sorted(self.subscriptions)]
             self._queue(peer, codec.subscriptions_fields(subs))
 
+    def resync_peer(self, peer: PeerId) -> None:
+        """Our outbound stream to ``peer`` was replaced: what we told it may be lost with the old
+        one, so say it again (our subscriptions, and GRAFT where it is in our mesh)."""
+        state = self.peers.get(peer)
+        if state is None:
+            return
+        if self.subscriptions:
+            self._queue(peer, codec.subscriptions_fields([SubOpt(True, t) for t in sorted(self.subscriptions)]))
+        grafts = state.outbox.control.graft
+        grafts.extend(Graft(topic) for topic, mesh in sorted(self.mesh.items()) if peer in mesh)
+        self._dirty.add(peer)
+
     def remove_peer(self, peer: PeerId, now: float) -> None:
         state = self.peers.pop(peer, None)
         if state is None:

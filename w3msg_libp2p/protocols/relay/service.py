@@ -19,7 +19,9 @@ from typing import Any
 import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.custom_types import TProtocol
+from libp2p.io.exceptions import IOException
 from libp2p.peer.id import ID
+from libp2p.stream_muxer.exceptions import MuxedConnError, MuxedStreamError
 from multiaddr import Multiaddr
 
 from ...core.errors import PublishError, RemoteProtocolError
@@ -35,6 +37,9 @@ READ_CHUNK = 256 * 1024
 HIGH_WATER_BYTES = 2 * 1024 * 1024
 READER_PAUSE_LIMIT = 1.0  # seconds a reader waits for a congested peer before reading on
 NEW_STREAM_TIMEOUT = 10.0
+REOPEN_DELAY = 1.0
+# What py-libp2p raises when a stream or its connection goes away under us.
+STREAM_GONE = (IOException, MuxedStreamError, MuxedConnError, trio.BrokenResourceError, trio.ClosedResourceError)
 BACKLOG_POLL = 0.002
 
 
@@ -102,7 +107,7 @@ class RelayService:
         self._flush()
 
     # -- outbound ------------------------------------------------------------------------
-    async def _open_outbound(self, peer_id: ID) -> None:
+    async def _open_outbound(self, peer_id: ID, *, reopened: bool = False) -> None:
         peer = str(peer_id)
         link = self._links.setdefault(peer, _PeerLink())
         if link.writer_running:
@@ -117,14 +122,30 @@ class RelayService:
             link.writer_running = False
             return
         link.stream = stream
-        self._ensure_peer(peer, stream)
+        self._ensure_peer(peer, stream, reopened=reopened)
         try:
             await self._write_loop(peer, link, stream)
         finally:
             link.writer_running = False
 
-    def _ensure_peer(self, peer: str, stream: INetStream) -> None:
+    def _reopen_later(self, peer: str, link: _PeerLink) -> None:
+        """The stream died but the connection may not have: try a fresh stream shortly."""
+        if self._links.get(peer) is link:
+            del self._links[peer]
+        if self._nursery is not None:
+            self._nursery.start_soon(self._reopen, peer)
+
+    async def _reopen(self, peer: str) -> None:
+        await trio.sleep(REOPEN_DELAY)
+        peer_id = ID.from_base58(peer)
+        if self.host.get_network().connections.get(peer_id) and peer not in self._links:
+            await self._open_outbound(peer_id, reopened=True)
+
+    def _ensure_peer(self, peer: str, stream: INetStream, *, reopened: bool = False) -> None:
         if peer in self.router.peers:
+            if reopened:
+                self.router.resync_peer(peer)
+                self._flush()
             return
         muxed = stream.muxed_conn
         remote = muxed.get_remote_address() if hasattr(muxed, "get_remote_address") else None
@@ -146,9 +167,10 @@ class RelayService:
             data = b"".join(encode_uvarint(len(b)) + b for b in bodies)
             try:
                 await stream.write(data)
-            except Exception as exc:  # reset/closed stream: the peer is going away
+            except STREAM_GONE as exc:
                 log.debug("relay: write to %s failed: %s", peer, exc)
                 self._count_error("write_failed")
+                self._reopen_later(peer, link)
                 return
 
     # -- inbound -------------------------------------------------------------------------
@@ -177,8 +199,12 @@ class RelayService:
             log.debug("relay: %s sent an oversized frame: %s", peer, exc)
             self._count_error("oversized_rpc")
             await _reset(stream)
-        except Exception as exc:  # EOF/reset/closed from the muxer
+        except STREAM_GONE as exc:
             log.debug("relay: inbound stream from %s ended: %s", peer, exc)
+        except Exception:  # a bug of ours: say so loudly, but do not take the connection down
+            log.exception("relay: internal error reading from %s", peer)
+            self._count_error("internal_error")
+            await _reset(stream)
 
     async def _pause_reading(self) -> None:
         """Back-pressure towards the sender (TCP window) while our queues are full, bounded so
