@@ -72,15 +72,13 @@ def _handle_ihave(router: GossipRouter, peer: PeerId, state: PeerState, rpc: RPC
         router.drop("ihave_flood", len(rpc.ihave))
         return
     budget = min(params.max_ihave_length, MAX_IDS_PER_CONTROL) - state.iwant_asked
-    wanted: list[bytes] = []
+    unseen: dict[bytes, None] = {}  # ordered and de-duplicated in O(1) per id
     for ihave in rpc.ihave:
-        if ihave.topic not in router.mesh:
-            continue
-        for msg_id in ihave.message_ids:
-            if msg_id not in router.seen and msg_id not in wanted:
-                wanted.append(msg_id)
-    if not wanted or budget <= 0:
+        if ihave.topic in router.mesh:
+            unseen.update((msg_id, None) for msg_id in ihave.message_ids if msg_id not in router.seen)
+    if not unseen or budget <= 0:
         return
+    wanted = list(unseen)
     router.rng.shuffle(wanted)
     wanted = wanted[:budget]
     state.iwant_asked += len(wanted)

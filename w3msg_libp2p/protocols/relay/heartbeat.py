@@ -71,7 +71,7 @@ def _shrink_mesh(router: GossipRouter, topic: str, now: float) -> None:
     """Keep the d_score best-scoring peers, fill to d at random, keep d_out outbound ones."""
     p = router.params
     mesh = router.mesh[topic]
-    ranked = list(mesh)
+    ranked = sorted(mesh)  # sets iterate in hash order: sort so a seeded RNG is reproducible
     router.rng.shuffle(ranked)  # random tie-break
     ranked.sort(key=router.score.score, reverse=True)
     keep = ranked[: p.d_score]
@@ -112,7 +112,7 @@ def _emit_gossip(router: GossipRouter) -> None:
         if topic not in router.mesh and topic not in router.fanout:
             continue
         eligible = [
-            q for q in router.topics.get(topic, ())
+            q for q in sorted(router.topics.get(topic, ()))
             if q not in exclude and router.score.score(q) >= p.score.gossip_threshold
         ]
         count = max(p.d_lazy, int(p.gossip_factor * len(eligible)))

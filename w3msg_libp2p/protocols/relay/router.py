@@ -319,7 +319,7 @@ class GossipRouter:
     def pick_mesh_candidates(self, topic: str, count: int, *, exclude: set[PeerId], now: float) -> list[PeerId]:
         """Up to ``count`` random topic peers eligible for the mesh."""
         candidates = [
-            p for p in self.topics.get(topic, ())
+            p for p in sorted(self.topics.get(topic, ()))  # sorted: reproducible under a seeded RNG
             if p not in exclude and not self.in_backoff(p, topic, now) and self.score.score(p) >= 0
         ]
         self.rng.shuffle(candidates)
