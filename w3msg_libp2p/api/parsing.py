@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import ConfigError, RemoteProtocolError, TopicError
@@ -67,10 +68,18 @@ def parse_string_list(value: Any, what: str) -> list[str]:
 
 def parse_pubsub_topics(value: Any) -> list[str]:
     """A JSON array of static-shard pubsub topics (nwaku refuses named topics here too)."""
-    topics = parse_string_list(value, "pubsub topics")
-    bad = [t for t in topics if not is_static_shard_topic(t)]
+    return _parse_topics(value, "pubsub topic", is_static_shard_topic)
+
+
+def parse_content_topics(value: Any) -> list[str]:
+    return _parse_topics(value, "content topic", is_content_topic)
+
+
+def _parse_topics(value: Any, kind: str, valid: Callable[[str], bool]) -> list[str]:
+    topics = parse_string_list(value, f"{kind}s")
+    bad = [t for t in topics if not valid(t)]
     if bad:
-        raise Refused(f"Invalid pubsub topic(s): {json.dumps(bad)}", reason="invalid_pubsub_topic")
+        raise Refused(f"Invalid {kind}(s): {json.dumps(bad)}", reason=f"invalid_{kind.replace(' ', '_')}")
     return _dedup(topics)
 
 
@@ -79,14 +88,6 @@ def is_static_shard_topic(topic: str) -> bool:
         return parse_pubsub_topic(topic) is not None
     except TopicError:
         return False
-
-
-def parse_content_topics(value: Any) -> list[str]:
-    topics = parse_string_list(value, "content topics")
-    bad = [t for t in topics if not is_content_topic(t)]
-    if bad:
-        raise Refused(f"Invalid content topic(s): {json.dumps(bad)}", reason="invalid_content_topic")
-    return _dedup(topics)
 
 
 def is_content_topic(topic: str) -> bool:
