@@ -43,3 +43,12 @@ async def test_connect_errors_are_clear(tmp_path: Path) -> None:
         nobody = "/ip4/127.0.0.1/tcp/1/p2p/16Uiu2HAmR3WTEmFs5bEx2YMYsg3ZzYJZ6B6ikS6UbAWyF7X3spY9"
         with pytest.raises(PeerUnreachable):
             await a.connect(nobody, timeout=5)
+
+
+async def test_wildcard_listener_is_reported_with_dialable_addresses(tmp_path: Path) -> None:
+    async with open_node(local_config(tmp_path, listen=("/ip4/0.0.0.0/tcp/0",))) as a, \
+            open_node(local_config(tmp_path)) as b:
+        addrs = a.listen_addrs()
+        assert addrs and not any("/0.0.0.0/" in x for x in addrs)
+        loopback = next(x for x in addrs if x.startswith("/ip4/127.0.0.1/"))
+        assert await b.connect(loopback) == a.peer_id

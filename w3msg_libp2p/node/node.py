@@ -16,7 +16,7 @@ from libp2p.peer.peerinfo import info_from_p2p_addr
 
 from .. import __version__
 from ..core.errors import ConfigError, PeerUnreachable
-from ..net.addresses import parse_multiaddr
+from ..net.addresses import expand_wildcards, parse_multiaddr
 from ..net.host import build_host
 from ..net.listen import check_listen_addrs
 from ..protocols.relay.waku import WakuRelay, gossip_params
@@ -60,13 +60,14 @@ class Node:
         return __version__
 
     def listen_addrs(self) -> list[str]:
-        """Our listen addresses, each ending in /p2p/<peer id>."""
+        """Addresses peers can dial us at, each ending in /p2p/<peer id> (a 0.0.0.0 listener is
+        listed once per IPv4 interface)."""
         peer = self.peer_id
         out = []
         for addr in self.host.get_addrs():
             text = str(addr)
             out.append(text if "/p2p/" in text else f"{text}/p2p/{peer}")
-        return out
+        return expand_wildcards(out)
 
     async def connect(self, multiaddr: str, timeout: float = DIAL_TIMEOUT) -> str:
         """Dial a peer at ``multiaddr`` (which must end in /p2p/<id>); returns its peer id."""
