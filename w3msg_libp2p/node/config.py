@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError, TopicError
+from ..core.ratelimit import RateLimit
 from ..core.topics import MAX_CLUSTER_ID, MAX_SHARD, parse_content_topic, shard_for_content_topic, shard_topic
+from .service_config import FilterConfig, LightpushConfig, PeerExchangeConfig, StoreConfig
 
 DEFAULT_DATA_DIR = Path("~/.w3msg")
 DEFAULT_TCP_PORT = 60000
@@ -100,6 +102,14 @@ class NodeConfig:
     shards: tuple[int, ...] = ()  # empty: every shard of the cluster (unless content topics are given)
     content_topics: tuple[str, ...] = ()
     relay: RelayConfig | None = field(default_factory=RelayConfig)
+    store: StoreConfig | None = None
+    filter: FilterConfig | None = None
+    lightpush: LightpushConfig | None = None
+    peer_exchange: PeerExchangeConfig | None = None
+    # Light mode: no relay; publish by lightpush, receive by filter, query store, all through
+    # these service peers (multiaddrs with /p2p/).
+    light: bool = False
+    service_peers: tuple[str, ...] = ()
     rest: RestConfig | None = field(default_factory=RestConfig)
     metrics: MetricsConfig | None = None
     log_level: str = "info"
@@ -127,6 +137,10 @@ class NodeConfig:
 
         for addr in self.listen:
             parse_multiaddr(addr, what="listen address")
+        if self.light and not self.service_peers:
+            raise ConfigError("light mode needs at least one service peer (--service-peer)")
+        for addr in self.service_peers:
+            parse_multiaddr(addr, what="service peer", need_peer_id=True)
         for addr in self.peers:
             parse_multiaddr(addr, what="peer address", need_peer_id=True)
 
@@ -162,7 +176,8 @@ class NodeConfig:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], source: str = "config") -> NodeConfig:
-        sections = {"relay": RelayConfig, "rest": RestConfig, "metrics": MetricsConfig}
+        sections = {"relay": RelayConfig, "rest": RestConfig, "metrics": MetricsConfig, "store": StoreConfig,
+                    "filter": FilterConfig, "lightpush": LightpushConfig, "peer_exchange": PeerExchangeConfig}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             name = key.replace("-", "_")
@@ -181,12 +196,14 @@ class NodeConfig:
 
 
 _PATH_FIELDS = {"data_dir", "key_file"}
-_TUPLE_FIELDS = {"listen", "peers", "shards", "content_topics"}
+_TUPLE_FIELDS = {"listen", "peers", "shards", "content_topics", "service_peers"}
 
 
 def _section(kind: type[Any], value: Any, where: str) -> Any:
     if value is False:
         return None  # `rest = false` unmounts the REST API
+    if value is True:
+        return _build(kind, {}, where)  # `store = true`: mounted with defaults
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a table (or false to disable)")
     if value.get("enabled", True) is False:
@@ -203,6 +220,10 @@ def _build(kind: type[Any], kwargs: dict[str, Any], where: str) -> Any:
     for name, value in list(kwargs.items()):
         if name in _PATH_FIELDS and value is not None:
             kwargs[name] = Path(value)
+        elif name == "rate_limit" and isinstance(value, str):
+            kwargs[name] = RateLimit.parse(value)
+        elif name == "rate_limit" and value is False:
+            kwargs[name] = None
         elif name in _TUPLE_FIELDS:
             if not isinstance(value, list | tuple):
                 raise ConfigError(f"{where}: {name.replace('_', '-')} must be a list")

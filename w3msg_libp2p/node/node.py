@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SERVICE_NAMES = ("store", "filter", "lightpush", "peer_exchange", "metadata")
 DIAL_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0
 STATIC_PEER_RETRY = (1.0, 30.0)  # first and longest wait between redials of a configured peer
@@ -46,6 +47,12 @@ class Node:
         self.config = config
         self.host = host
         self.relay = relay
+        # Service protocols, each None unless configured (see _start_services).
+        self.store: Any = None  # protocols.store.service.StoreService
+        self.filter: Any = None  # protocols.filter.service.FilterService
+        self.lightpush: Any = None  # protocols.lightpush.service.LightpushService
+        self.peer_exchange: Any = None  # protocols.peer_exchange.service.PeerExchangeService
+        self.metadata: Any = None  # protocols.metadata.service.MetadataService
         self.rest: RestServer | None = None
         self.rest_url: str | None = None
         self.metrics_url: str | None = None
@@ -113,6 +120,10 @@ class Node:
         stats: dict[str, Any] = {"peer_id": self.peer_id, "connected_peers": len(self.connected_peer_ids())}
         if self.relay is not None:
             stats["relay"] = self.relay.statistics()
+        for name in SERVICE_NAMES:
+            service = getattr(self, name)
+            if service is not None:
+                stats[name] = service.statistics()
         if self.rest is not None:
             stats["rest"] = self.rest.statistics()
         return stats
@@ -155,6 +166,9 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
         async with _run_host(host, listen), trio.open_nursery() as nursery:
             if relay is not None:
                 await nursery.start(relay.run)
+            # services attach to the relay before it joins any mesh, so no message slips past them
+            await _start_services(node, nursery)
+            if relay is not None:
                 for topic in config.pubsub_topics():
                     relay.subscribe(topic)
             await _start_apis(node, nursery)
@@ -213,6 +227,32 @@ def _build_relay(config: NodeConfig, host: IHost) -> WakuRelay | None:
         publish_timeout=rc.publish_timeout,
         rng=random.SystemRandom(),
     )
+
+
+async def _start_services(node: Node, nursery: trio.Nursery) -> None:
+    """The Waku service protocols, each mounted only when configured. Every service class takes
+    ``(node, its config)``, runs with ``run(task_status=...)`` and offers ``statistics()``."""
+    config = node.config
+    if config.store is not None:
+        from ..protocols.store.service import StoreService
+
+        node.store = StoreService(node, config.store)
+        await nursery.start(node.store.run)
+    if config.filter is not None:
+        from ..protocols.filter.service import FilterService
+
+        node.filter = FilterService(node, config.filter)
+        await nursery.start(node.filter.run)
+    if config.lightpush is not None:
+        from ..protocols.lightpush.service import LightpushService
+
+        node.lightpush = LightpushService(node, config.lightpush)
+        await nursery.start(node.lightpush.run)
+    if config.peer_exchange is not None:
+        from ..protocols.peer_exchange.service import PeerExchangeService
+
+        node.peer_exchange = PeerExchangeService(node, config.peer_exchange)
+        await nursery.start(node.peer_exchange.run)
 
 
 async def _start_apis(node: Node, nursery: trio.Nursery) -> None:

@@ -71,3 +71,37 @@ def test_bad_config_names_the_problem(tmp_path: Path, text: str, complaint: str)
 def test_missing_config_file() -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         NodeConfig.from_toml("/nonexistent/node.toml")
+
+
+def test_service_sections(tmp_path: Path) -> None:
+    from w3msg_libp2p.core.ratelimit import RateLimit
+    from w3msg_libp2p.node.service_config import FilterConfig, LightpushConfig, StoreConfig
+
+    f = tmp_path / "node.toml"
+    f.write_text(
+        'lightpush = true\n'
+        '[store]\nurl = "postgresql://u@127.0.0.1/db"\nmax-age = 3600\nrate-limit = "5/1s"\n'
+        '[filter]\nsubscription-timeout = 60\nrate-limit = false\n'
+    )
+    c = NodeConfig.from_toml(f)
+    assert c.store == StoreConfig(url="postgresql://u@127.0.0.1/db", max_age=3600, rate_limit=RateLimit(5, 1.0))
+    assert c.filter == FilterConfig(subscription_timeout=60, rate_limit=None)
+    assert c.lightpush == LightpushConfig()
+    assert c.peer_exchange is None
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ('[store]\nurl = "mysql://x"', "sqlite:// or postgresql://"),
+        ("[store]\ndefault-page-size = 200", "default-page-size"),
+        ("[filter]\nmax-peers = 0", "max-peers must be positive"),
+        ('[lightpush]\nrate-limit = "fast"', "rate limit"),
+        ("light = true", "service peer"),
+    ],
+)
+def test_bad_service_config(tmp_path: Path, text: str, complaint: str) -> None:
+    f = tmp_path / "node.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=complaint):
+        NodeConfig.from_toml(f)

@@ -1,0 +1,1 @@
+"""Waku store v3: short-term message archive and history queries."""
