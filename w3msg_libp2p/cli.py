@@ -22,7 +22,9 @@ import httpx
 
 from . import __version__
 from .core.errors import ConfigError, TopicError, W3MsgError
+from .core.ratelimit import RateLimit
 from .node.config import KEY_TYPES, LOG_LEVELS, MetricsConfig, NodeConfig, RestConfig
+from .node.service_config import FilterConfig, LightpushConfig, PeerExchangeConfig, StoreConfig
 
 DEFAULT_NODE_URL = "http://127.0.0.1:8645"
 DEFAULT_STATUS_INTERVAL = 10.0
@@ -142,6 +144,19 @@ def main() -> None:
               help="Node identity key; created if missing. [default: DATA_DIR/node.key]")
 @click.option("--key-type", type=click.Choice(KEY_TYPES),
               help="Type of a newly created key. [default: secp256k1]")
+@click.option("--store/--no-store", default=None,
+              help="Archive relayed messages and serve store v3 queries. [default: on]")
+@click.option("--store-url", metavar="URL",
+              help="Archive database: sqlite:///PATH or postgresql://... [default: DATA_DIR/store.sqlite3]")
+@click.option("--filter/--no-filter", "filter_", default=None, help="Serve filter v2 to light clients. [default: on]")
+@click.option("--lightpush/--no-lightpush", default=None, help="Serve lightpush v3/v2. [default: on]")
+@click.option("--peer-exchange/--no-peer-exchange", default=None, help="Serve peer exchange. [default: on]")
+@click.option("--light", is_flag=True, default=None,
+              help="Light mode: no relay; publish by lightpush, receive by filter, query store, all "
+              "through --service-peer.")
+@click.option("--service-peer", multiple=True, metavar="MULTIADDR",
+              help="Service node for light mode and for the REST filter/lightpush/store client endpoints "
+              "(must end in /p2p/<peer-id>), repeatable.")
 @click.option("--rest-address", metavar="IP", help="REST API address. [default: 127.0.0.1]")
 @click.option("--rest-port", type=int, help="REST API port; 0 picks a free one. [default: 8645]")
 @click.option("--no-rest", is_flag=True, help="Do not serve the REST API.")
@@ -174,7 +189,7 @@ def build_config(config_file: Path | None, **flags: Any) -> NodeConfig:
     """The file's settings (or the defaults) with every flag that was given applied on top."""
     base = NodeConfig.from_toml(config_file) if config_file is not None else NodeConfig()
     changes: dict[str, Any] = {}
-    for name in ("listen", "peer", "shard", "content_topic"):
+    for name in ("listen", "peer", "shard", "content_topic", "service_peer"):
         values = flags.pop(name)
         if values:  # a repeatable flag replaces the file's list rather than extending it
             changes[_TUPLE_FIELD.get(name, name)] = tuple(values)
@@ -182,6 +197,7 @@ def build_config(config_file: Path | None, **flags: Any) -> NodeConfig:
         value = flags.pop(name)
         if value is not None:
             changes[name] = value
+    changes.update(_service_configs(base, flags))
     changes["rest"] = _rest_config(base.rest, flags.pop("no_rest"), flags.pop("rest_address"),
                                    flags.pop("rest_port"))
     changes["metrics"] = _metrics_config(base.metrics, flags.pop("metrics_address"),
@@ -191,7 +207,32 @@ def build_config(config_file: Path | None, **flags: Any) -> NodeConfig:
     return base.with_overrides(**changes)
 
 
-_TUPLE_FIELD = {"peer": "peers", "shard": "shards", "content_topic": "content_topics"}
+_TUPLE_FIELD = {"peer": "peers", "shard": "shards", "content_topic": "content_topics",
+                "service_peer": "service_peers"}
+
+
+def _service_configs(base: NodeConfig, flags: dict[str, Any]) -> dict[str, Any]:
+    """--store/--no-store and friends: a flag mounts (with the file's settings, else defaults) or
+    unmounts a service; --light turns relay and every server off."""
+    changes: dict[str, Any] = {}
+    store_url = flags.pop("store_url")
+    store = flags.pop("store")
+    if store is False and store_url is not None:
+        raise click.UsageError("--no-store cannot be combined with --store-url")
+    if store is not None or store_url is not None:
+        section = (base.store or StoreConfig()) if store is not False else None
+        if section is not None and store_url is not None:
+            section = replace(section, url=store_url)
+        changes["store"] = section
+    kinds = {"filter_": ("filter", FilterConfig), "lightpush": ("lightpush", LightpushConfig),
+             "peer_exchange": ("peer_exchange", PeerExchangeConfig)}
+    for flag, (field_name, kind) in kinds.items():
+        value = flags.pop(flag)
+        if value is not None:
+            changes[field_name] = (getattr(base, field_name) or kind()) if value else None
+    if flags.pop("light"):
+        changes.update(light=True, relay=None, store=None, filter=None, lightpush=None, peer_exchange=None)
+    return changes
 
 
 def _rest_config(base: RestConfig | None, off: bool, address: str | None,
@@ -230,14 +271,23 @@ def config_to_mapping(config: NodeConfig) -> dict[str, Any]:
     }
     if config.key_file is not None:
         out["key-file"] = str(config.key_file)
-    for name in ("relay", "rest", "metrics"):
+    out["light"] = config.light
+    out["service-peers"] = list(config.service_peers)
+    for name in ("relay", "store", "filter", "lightpush", "peer_exchange", "rest", "metrics"):
         section = getattr(config, name)
-        out[name] = False if section is None else _dashed(section)
+        out[name.replace("_", "-")] = False if section is None else _dashed(section)
     return out
 
 
 def _dashed(section: Any) -> dict[str, Any]:
-    return {name.replace("_", "-"): getattr(section, name) for name in section.__dataclass_fields__}
+    out = {}
+    for name in section.__dataclass_fields__:
+        value = getattr(section, name)
+        if isinstance(value, RateLimit):
+            value = str(value)
+        # TOML has no null: an unset optional setting (no limit, default database) is false
+        out[name.replace("_", "-")] = False if value is None else value
+    return out
 
 
 # -- identity --------------------------------------------------------------------------------------

@@ -248,3 +248,24 @@ def test_http_errors_name_the_node():
 def test_bugs_are_not_disguised_as_bad_input():
     assert describe_failure(KeyError("x")) is None
     assert describe_failure(ExceptionGroup("g", [ConfigError("x"), ZeroDivisionError()])) is None
+
+
+def test_service_flags_and_print_config_round_trip(tmp_path: Path) -> None:
+    from w3msg_libp2p.cli import build_config, config_to_mapping
+    from w3msg_libp2p.node.config import NodeConfig
+    from w3msg_libp2p.node.service_config import StoreConfig
+
+    flags = {name: None for name in ("cluster_id", "num_shards_in_cluster", "data_dir", "key_file", "key_type",
+                                      "log_level", "store", "store_url", "filter_", "lightpush", "peer_exchange",
+                                      "light", "rest_address", "rest_port", "metrics_address", "metrics_port")}
+    flags.update(listen=(), peer=(), shard=(), content_topic=(), service_peer=(), no_rest=False)
+    config = build_config(None, **{**flags, "store": True, "store_url": "postgresql://u@127.0.0.1/db",
+                                   "lightpush": True})
+    assert config.store == StoreConfig(url="postgresql://u@127.0.0.1/db")
+    assert config.lightpush is not None and config.filter is None
+    assert NodeConfig.from_mapping(config_to_mapping(config)) == config
+    unlimited = config.with_overrides(store=StoreConfig(max_age=None, rate_limit=None))
+    assert NodeConfig.from_mapping(config_to_mapping(unlimited)) == unlimited
+    peer = "/ip4/127.0.0.1/tcp/1/p2p/16Uiu2HAmR3WTEmFs5bEx2YMYsg3ZzYJZ6B6ikS6UbAWyF7X3spY9"
+    light = build_config(None, **{**flags, "light": True, "service_peer": (peer,)})
+    assert light.light and light.relay is None and light.store is None and light.service_peers == (peer,)

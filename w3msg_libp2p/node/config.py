@@ -196,6 +196,7 @@ class NodeConfig:
 
 
 _PATH_FIELDS = {"data_dir", "key_file"}
+_OPTIONAL_FIELDS = {"rate_limit", "url", "max_age", "max_messages", "max_bytes", "key_file"}
 _TUPLE_FIELDS = {"listen", "peers", "shards", "content_topics", "service_peers"}
 
 
@@ -222,8 +223,8 @@ def _build(kind: type[Any], kwargs: dict[str, Any], where: str) -> Any:
             kwargs[name] = Path(value)
         elif name == "rate_limit" and isinstance(value, str):
             kwargs[name] = RateLimit.parse(value)
-        elif name == "rate_limit" and value is False:
-            kwargs[name] = None
+        elif value is False and name in _OPTIONAL_FIELDS:
+            kwargs[name] = None  # `max-age = false`: no limit
         elif name in _TUPLE_FIELDS:
             if not isinstance(value, list | tuple):
                 raise ConfigError(f"{where}: {name.replace('_', '-')} must be a list")
