@@ -158,7 +158,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
     listen = [parse_multiaddr(a, what="listen address") for a in config.listen]
     check_listen_addrs(listen)
     host = build_host(key_pair)
-    relay = _build_relay(config, host)
+    relay = None if config.light else _build_relay(config, host)
     node = Node(config, host, relay)
     try:
         # The host must outlive our nursery: cancelling a scope around py-libp2p's cleanup
@@ -172,7 +172,7 @@ async def open_node(config: NodeConfig) -> AsyncIterator[Node]:
                 for topic in config.pubsub_topics():
                     relay.subscribe(topic)
             await _start_apis(node, nursery)
-            for addr in config.peers:
+            for addr in dict.fromkeys((*config.peers, *config.service_peers)):
                 nursery.start_soon(node._keep_static_peer, addr)
             try:
                 yield node
@@ -233,6 +233,8 @@ async def _start_services(node: Node, nursery: trio.Nursery) -> None:
     """The Waku service protocols, each mounted only when configured. Every service class takes
     ``(node, its config)``, runs with ``run(task_status=...)`` and offers ``statistics()``."""
     config = node.config
+    if config.light:
+        return  # a light node relays nothing and serves nothing; it uses its service peers
     if config.store is not None:
         from ..protocols.store.service import StoreService
 
