@@ -108,7 +108,8 @@ async def test_info_version_health_on_a_lone_node(node: Node, client: httpx.Asyn
     for path in ("/debug/v1/info", "/info"):
         r = await client.get(f"{url}{path}")
         assert r.status_code == 200 and r.headers["content-type"] == "application/json"
-        assert r.json() == {"listenAddresses": node.listen_addrs()}  # no ENR yet: enrUri omitted
+        assert r.json() == {"listenAddresses": node.listen_addrs(), "enrUri": node.enr_uri}
+        assert r.json()["enrUri"].startswith("enr:")  # a secp256k1 node signs its own record
     for path in ("/debug/v1/version", "/version"):
         r = await client.get(f"{url}{path}")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")

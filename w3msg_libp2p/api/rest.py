@@ -26,6 +26,7 @@ from .http import bind_listener, serve_asgi
 from .parsing import Refused
 from .relay_routes import RelayApi, install_relay_routes
 from .responses import json_response, text_response
+from .store_routes import install_store_routes
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -97,6 +98,8 @@ class RestServer:
         install_admin_routes(app, self.node)
         if self.relay_api is not None:
             install_relay_routes(app, self.relay_api)
+        # store queries our archive or, with peerAddr, a remote store: useful on every node
+        install_store_routes(app, self.node)
         app.register_error_handler(Refused, self._on_refused)
         app.register_error_handler(HTTPException, self._on_http_error)
         app.register_error_handler(Exception, self._on_internal_error)
@@ -160,7 +163,7 @@ def install_node_routes(app: QuartTrio, node: Node) -> None:
 
 def node_info(node: Node) -> dict[str, Any]:
     out: dict[str, Any] = {"listenAddresses": node.listen_addrs()}
-    enr = getattr(node, "enr_uri", None)  # omitted until the node has an ENR (docs/rest.md)
+    enr = node.enr_uri  # omitted when the node has no ENR (an ed25519 key; docs/rest.md)
     if enr:
         out["enrUri"] = enr
     return out

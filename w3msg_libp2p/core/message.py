@@ -46,3 +46,4 @@ class Envelope:
     hash: bytes
     received_from: str | None  # peer id, or None if we published it
     received_at_ns: int  # our wall clock at delivery
+    data: bytes | None = None  # the serialized WakuMessage exactly as it came off the wire, if known

@@ -21,10 +21,12 @@ from ..net.host import build_host
 from ..net.listen import check_listen_addrs
 from ..protocols.relay.waku import WakuRelay, gossip_params
 from .config import NodeConfig
+from .enr import LocalEnr
 from .keys import load_or_create_key_pair
 
 if TYPE_CHECKING:
     from ..api.rest import RestServer
+    from ..core.enr import Enr
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +57,22 @@ class Node:
         self.metadata: Any = None  # protocols.metadata.service.MetadataService
         self.rest: RestServer | None = None
         self.rest_url: str | None = None
+        self.local_enr = LocalEnr(self)
         self.metrics_url: str | None = None
         self.started_at = trio.current_time()
 
     @property
     def peer_id(self) -> str:
         return str(self.host.get_id())
+
+    @property
+    def enr(self) -> Enr | None:
+        """Our signed ENR (None for an ed25519-keyed node: v4 records are secp256k1 only)."""
+        return self.local_enr.current()
+
+    @property
+    def enr_uri(self) -> str | None:
+        return self.local_enr.uri
 
     @property
     def version(self) -> str:

@@ -167,7 +167,7 @@ class WakuRelay:
                 self.router.drop("undecodable_delivery")
                 return
         env = Envelope(event.topic, message, message_hash(event.topic, message),
-                       event.received_from, self.wall_clock_ns())
+                       event.received_from, self.wall_clock_ns(), event.data)
         for tracer in self.tracers:
             try:
                 tracer(env)

@@ -34,7 +34,7 @@ def stored_message(env: Envelope) -> StoredMessage:
         pubsub_topic=env.pubsub_topic,
         content_topic=msg.content_topic,
         timestamp=msg.timestamp or env.received_at_ns,
-        data=encode_message(msg),
+        data=env.data if env.data is not None else encode_message(msg),  # as received, when known
     )
 
 
