@@ -39,8 +39,9 @@ async def test_pushes_only_matching_messages_until_unsubscribed(tmp_path: Path) 
             assert (await receive(everything)).message.payload == b"sentinel"
             with pytest.raises(trio.WouldBlock):
                 everything.receive_nowait()
-        stats = net.service.statistics()["filter"]
-        assert stats["pushes"] == {"sent": 3, "failed": 0, "dropped": 0}
+        pushes = net.service.filter.pushes  # counted once the push stream is closed: may lag delivery
+        await wait_until(lambda: pushes["sent"] == 3)
+        assert net.service.statistics()["filter"]["pushes"] == {"sent": 3, "failed": 0, "dropped": 0}
         assert client.stats["pushes_unsolicited"] == 0 and client.stats["pushes_received"] == 3
 
 
@@ -112,7 +113,10 @@ async def test_subscriptions_expire_when_pings_stop(tmp_path: Path) -> None:
         with pinging.messages() as sub:
             await net.publish(msg(CT))
             await receive(sub)
-        assert net.service.statistics()["filter"]["pushes"]["sent"] == 1  # not to the expired one
+        await wait_until(lambda: filter_service.pushes["sent"] == 1)
+        stats = net.service.statistics()["filter"]
+        assert stats["pushes"] == {"sent": 1, "failed": 0, "dropped": 0}  # none to the expired one
+        assert stats["push_queues"] == 1
 
 
 async def test_pushes_use_the_connection_the_client_opened(tmp_path: Path) -> None:
