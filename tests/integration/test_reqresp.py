@@ -102,3 +102,29 @@ async def test_read_frame_refuses_before_reading_the_body() -> None:
     assert info.value.status_code == 413
     with pytest.raises(RemoteProtocolError, match="ended"):
         await read_frame(FakeStream(encode_uvarint(5) + b"ab"), 1000)  # type: ignore[arg-type]
+
+
+async def test_one_way_server_reads_many_frames_on_one_stream() -> None:
+    from libp2p.custom_types import TProtocol
+
+    from w3msg_libp2p.core.framing import frame
+    from w3msg_libp2p.net.reqresp import OneWayServer
+
+    got: list[tuple[str, bytes]] = []
+
+    async def collect(peer: str, data: bytes) -> None:
+        got.append((peer, data))
+
+    async with hosts(2) as (receiver, sender):
+        server = OneWayServer(receiver, ("/push/1",), collect, max_bytes=100)
+        server.mount()
+        stream = await sender.new_stream(receiver.get_id(), [TProtocol("/push/1")])
+        await stream.write(frame(b"one") + frame(b"two"))
+        await stream.write(frame(b"three"))
+        await stream.close()
+        with trio.fail_after(5):
+            while len(got) < 3:
+                await trio.sleep(0.02)
+        assert [d for _, d in got] == [b"one", b"two", b"three"]
+        assert {p for p, _ in got} == {str(sender.get_id())}
+        assert server.stats.requests == 3 and server.stats.responses == 3 and not server.stats.refusals

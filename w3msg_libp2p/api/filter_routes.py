@@ -309,7 +309,7 @@ def install_filter_routes(app: QuartTrio, node: Node) -> None:
             subscription_response(requestId, Status.OK, "OK")
 
     @app.get("/filter/v2/messages/<filtertopics:topics>")
-    async def get_messages(topics: str) -> Response:
+    async def get_filter_messages(topics: str) -> Response:
         split = split_topics_path(topics)
         if split is None:
             return refusal(f"Invalid topic(s): {topics}", 400, "invalid_topic")

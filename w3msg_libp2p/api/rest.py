@@ -22,7 +22,9 @@ from werkzeug.routing import PathConverter
 from ..node.config import RestConfig
 from .admin_routes import install_admin_routes
 from .cache import MessageCache
+from .filter_routes import install_filter_routes
 from .http import bind_listener, serve_asgi
+from .lightpush_routes import install_lightpush_routes
 from .parsing import Refused
 from .relay_routes import RelayApi, install_relay_routes
 from .responses import json_response, text_response
@@ -100,6 +102,8 @@ class RestServer:
             install_relay_routes(app, self.relay_api)
         # store queries our archive or, with peerAddr, a remote store: useful on every node
         install_store_routes(app, self.node)
+        install_lightpush_routes(app, self.node)
+        install_filter_routes(app, self.node)
         app.register_error_handler(Refused, self._on_refused)
         app.register_error_handler(HTTPException, self._on_http_error)
         app.register_error_handler(Exception, self._on_internal_error)

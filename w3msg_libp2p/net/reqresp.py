@@ -22,8 +22,9 @@ import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.io.exceptions import IOException
+from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.peer.id import ID
-from libp2p.stream_muxer.exceptions import MuxedConnError, MuxedStreamError
+from libp2p.stream_muxer.exceptions import MuxedConnError, MuxedStreamEOF, MuxedStreamError
 
 from ..core.errors import PeerUnreachable, RemoteProtocolError
 from ..core.framing import MAX_VARINT_BYTES, encode_uvarint
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 STREAM_GONE = (IOException, MuxedStreamError, MuxedConnError, trio.BrokenResourceError, trio.ClosedResourceError)
 DEFAULT_TIMEOUT = 10.0
+IDLE_STREAM_TIMEOUT = 600.0  # an opened stream may wait this long for its request to start
 
 Handler = Callable[[str, bytes], Awaitable[bytes]]
 OneWayHandler = Callable[[str, bytes], Awaitable[None]]
@@ -61,12 +63,13 @@ async def read_exactly(stream: INetStream, n: int) -> bytes:
     return b"".join(parts)
 
 
-async def read_frame(stream: INetStream, max_bytes: int) -> bytes:
-    """One varint-length-prefixed frame; a declared length over ``max_bytes`` is refused (413)
-    before any of the body is read."""
+async def read_frame(stream: INetStream, max_bytes: int, first: bytes = b"") -> bytes:
+    """One varint-length-prefixed frame (``first``: its first byte, if already read); a declared
+    length over ``max_bytes`` is refused (413) before any of the body is read."""
     length = 0
     for i in range(MAX_VARINT_BYTES):
-        byte = (await read_exactly(stream, 1))[0]
+        byte = (first or await read_exactly(stream, 1))[0]
+        first = b""
         length |= (byte & 0x7F) << (7 * i)
         if not byte & 0x80:
             break
@@ -126,9 +129,13 @@ class RequestResponseServer:
         peer = str(stream.muxed_conn.peer_id)
         p = self.protocol
         try:
+            # js-waku opens its streams right after identify and sends on them later: an idle
+            # stream waits (within a generous bound); the request timeout starts at its first byte.
+            with trio.fail_after(IDLE_STREAM_TIMEOUT):
+                first = await read_exactly(stream, 1)
             with trio.fail_after(p.timeout):
                 try:
-                    request = await read_frame(stream, p.max_request_bytes)
+                    request = await read_frame(stream, p.max_request_bytes, first)
                 except RemoteProtocolError as exc:  # oversized or truncated: answer, then close
                     self.stats.requests += 1
                     await write_frame(stream, self._refuse(f"status_{exc.status_code}", exc.status_code, str(exc)))
@@ -151,7 +158,8 @@ class RequestResponseServer:
 
 
 class OneWayServer:
-    """Frames pushed to us, one per stream, with no response (filter push)."""
+    """Frames pushed to us with no response (filter push): one per stream (go-waku), or many on
+    one long-lived stream (nwaku reuses its push stream), until the sender closes it."""
 
     def __init__(self, host: IHost, protocol_ids: tuple[str, ...], handle: OneWayHandler, max_bytes: int,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -168,12 +176,17 @@ class OneWayServer:
 
     async def _on_stream(self, stream: INetStream) -> None:
         peer = str(stream.muxed_conn.peer_id)
-        self.stats.requests += 1
         try:
-            with trio.fail_after(self.timeout):
-                data = await read_frame(stream, self.max_bytes)
-            await self.handle(peer, data)
-            self.stats.responses += 1
+            while True:
+                with trio.fail_after(IDLE_STREAM_TIMEOUT):
+                    first = await _first_byte_or_eof(stream)
+                if first is None:
+                    break  # closed between frames: a clean end
+                self.stats.requests += 1
+                with trio.fail_after(self.timeout):
+                    data = await read_frame(stream, self.max_bytes, first)
+                await self.handle(peer, data)
+                self.stats.responses += 1
         except RemoteProtocolError as exc:
             self.stats.refusals[f"status_{exc.status_code}"] += 1
             log.debug("%s: refused push from %s: %s", self.protocol_ids[0], peer, exc)
@@ -187,6 +200,14 @@ class OneWayServer:
             self.stats.refusals["stream_error"] += 1
             return
         await _close(stream)
+
+
+async def _first_byte_or_eof(stream: INetStream) -> bytes | None:
+    try:
+        byte = await stream.read(1)
+    except (StreamEOF, MuxedStreamEOF):
+        return None
+    return byte or None
 
 
 # -- client side ------------------------------------------------------------------------------

@@ -244,6 +244,12 @@ def _build_relay(config: NodeConfig, host: IHost) -> WakuRelay | None:
 async def _start_services(node: Node, nursery: trio.Nursery) -> None:
     """The Waku service protocols, each mounted only when configured. Every service class takes
     ``(node, its config)``, runs with ``run(task_status=...)`` and offers ``statistics()``."""
+    from ..protocols.metadata.service import MetadataService
+
+    # metadata runs on every node: peers of another cluster are disconnected, and js-waku needs
+    # our cluster and shards to use us at all
+    node.metadata = MetadataService(node)
+    await nursery.start(node.metadata.run)
     config = node.config
     if config.light:
         return  # a light node relays nothing and serves nothing; it uses its service peers

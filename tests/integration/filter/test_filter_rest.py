@@ -12,7 +12,7 @@ from urllib.parse import quote
 import httpx
 import trio
 
-from w3msg_libp2p.api.filter_routes import FilterRestApi, install_filter_routes
+from w3msg_libp2p.api.filter_routes import FilterRestApi
 from w3msg_libp2p.node.config import RestConfig
 from w3msg_libp2p.node.node import Node, open_node
 from w3msg_libp2p.node.service_config import FilterConfig
@@ -28,7 +28,6 @@ async def rest_light(net: Net, **config: Any) -> AsyncIterator[tuple[Node, httpx
     cfg = local_config(net.tmp_path, "rest-light", relay=None, rest=RestConfig(port=0), **config)
     async with open_node(cfg) as node, httpx.AsyncClient(base_url=node.rest_url or "", timeout=20) as http:
         assert node.rest is not None
-        install_filter_routes(node.rest.app, node)  # before any request: routes can still be added
         yield node, http
 
 

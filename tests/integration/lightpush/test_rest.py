@@ -15,7 +15,6 @@ import pytest
 
 from tests.integration.conftest import local_config
 from tests.integration.lightpush.conftest import CONTENT_TOPIC, SHARD0, receive
-from w3msg_libp2p.api.lightpush_routes import install_lightpush_routes
 from w3msg_libp2p.node.config import RestConfig
 from w3msg_libp2p.node.node import Node, open_node
 from w3msg_libp2p.node.service_config import LightpushConfig
@@ -26,11 +25,9 @@ SHARD0_CT = "/lprest0/1/chat/proto"  # autoshards to shard 0 of cluster 1 (8 sha
 
 
 def with_lightpush_routes(node: Node) -> str:
-    """The node's REST URL, with the lightpush routes installed if rest.py does not yet."""
+    """The node's REST URL; the REST server mounts the lightpush routes on every node."""
     assert node.rest is not None and node.rest_url is not None
-    app = node.rest.app
-    if not any(rule.rule == V3 for rule in app.url_map.iter_rules()):
-        install_lightpush_routes(app, node)
+    assert any(rule.rule == V3 for rule in node.rest.app.url_map.iter_rules())
     return node.rest_url
 
 

@@ -16,7 +16,7 @@ import trio
 
 from tests.integration.conftest import TOPIC, local_config
 from w3msg_libp2p.api.parsing import Refused
-from w3msg_libp2p.api.store_routes import install_store_routes, parse_hash, parse_store_params
+from w3msg_libp2p.api.store_routes import parse_hash, parse_store_params
 from w3msg_libp2p.core.message import WakuMessage
 from w3msg_libp2p.core.ratelimit import RateLimit
 from w3msg_libp2p.node.config import RestConfig
@@ -28,11 +28,9 @@ PATH = "/store/v3/messages"
 
 
 def with_store_routes(node: Node) -> Node:
-    """Mount the route unless the REST server already does."""
+    """The REST server mounts the store route on every node."""
     assert node.rest is not None
-    app = node.rest.app
-    if not any(rule.rule == PATH for rule in app.url_map.iter_rules()):
-        install_store_routes(app, node)
+    assert any(rule.rule == PATH for rule in node.rest.app.url_map.iter_rules())
     return node
 
 
