@@ -65,7 +65,8 @@ running() {
   read_state || return 1
   local bin
   bin=$(bindir) || return 1
-  [ -d "$DIR/data" ] && as_owner "$bin/pg_ctl" status -D "$DIR/data" >/dev/null 2>&1
+  # Accepting connections, not merely a live-looking pid: a killed server can linger unreaped.
+  [ -d "$DIR/data" ] && "$bin/pg_isready" -q -h 127.0.0.1 -p "$PORT" -d "$DB" -U postgres -t 5
 }
 
 start() {
@@ -107,7 +108,7 @@ stop() {
   DIR=$(sed -n 1p "$STATE")
   local bin
   if [ -n "$DIR" ] && [ -d "$DIR/data" ] && bin=$(bindir); then
-    as_owner "$bin/pg_ctl" stop -D "$DIR/data" -m fast -w -t 30 >/dev/null 2>&1 || true
+    as_owner "$bin/pg_ctl" stop -D "$DIR/data" -m fast -w -t 15 >/dev/null 2>&1 || true
   fi
   case "$DIR" in
     "${TMPDIR:-/tmp}"/w3msg-pg.*) rm -rf "$DIR" ;;

@@ -510,3 +510,23 @@ def test_sqlite_page_queries_walk_an_index_and_never_sort_the_table(tmp_path: Pa
         assert not [step for step in plan if "TEMP B-TREE" in step], plan
     if query.hashes:
         assert all("sqlite_autoindex_store_messages" in step for step in searches), plan
+
+
+def test_postgres_reopens_a_lost_connection(pg_schema_url: str, postgres_url: str, tmp_path: Path) -> None:
+    """The call that meets a dropped connection fails with ArchiveError (the driver's error
+    chained); the next call reconnects and sees everything committed before."""
+    import psycopg
+
+    archive = open_archive(pg_schema_url, tmp_path)
+    try:
+        archive.put([msg(1), msg(2)])
+        backend_pid = archive._conn.info.backend_pid  # type: ignore[attr-defined]
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
+        with pytest.raises(ArchiveError) as info:
+            archive.count()
+        assert isinstance(info.value.__cause__, psycopg.OperationalError)
+        assert archive.count() == 2
+        assert archive.put([msg(3)]) == 1
+    finally:
+        archive.close()
