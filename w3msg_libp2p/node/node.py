@@ -23,6 +23,7 @@ from ..protocols.relay.waku import WakuRelay, gossip_params
 from .config import NodeConfig
 from .enr import LocalEnr
 from .keys import load_or_create_key_pair
+from .light import LightClient
 
 if TYPE_CHECKING:
     from ..api.rest import RestServer
@@ -55,6 +56,9 @@ class Node:
         self.lightpush: Any = None  # protocols.lightpush.service.LightpushService
         self.peer_exchange: Any = None  # protocols.peer_exchange.service.PeerExchangeService
         self.metadata: Any = None  # protocols.metadata.service.MetadataService
+        # Clients of the service peers (light mode, and REST client endpoints); None without any.
+        self.light: LightClient | None = None
+        self.filter_client: Any = None  # the light client's FilterClient: one per host
         self.rest: RestServer | None = None
         self.rest_url: str | None = None
         self.local_enr = LocalEnr(self)
@@ -251,6 +255,10 @@ async def _start_services(node: Node, nursery: trio.Nursery) -> None:
     node.metadata = MetadataService(node)
     await nursery.start(node.metadata.run)
     config = node.config
+    if config.light or config.service_peers:
+        node.light = LightClient(node)
+        node.filter_client = node.light.filter
+        await nursery.start(node.light.run)
     if config.light:
         return  # a light node relays nothing and serves nothing; it uses its service peers
     if config.store is not None:
