@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: setup run test lint typecheck unit integration system interop-js bench-relay clean
+.PHONY: setup run test lint typecheck interop-js interop-js-waku bench-relay bench-store clean
 
 $(STAMP): pyproject.toml setup.py $(PROTOS) scripts/install-system-deps.sh
 	./scripts/install-system-deps.sh
@@ -34,6 +34,9 @@ test: setup lint typecheck interop-js
 
 bench-relay: setup
 	@$(BIN)/python benchmarks/relay_bench.py $(ARGS)
+
+bench-store: setup
+	@$(BIN)/python benchmarks/store_bench.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info w3msg_libp2p/pb/*_pb2.py w3msg_libp2p/pb/*_pb2.pyi
