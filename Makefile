@@ -29,7 +29,10 @@ typecheck: setup
 interop-js:
 	./scripts/interop-js-deps.sh
 
-test: setup lint typecheck interop-js
+interop-js-waku:
+	./scripts/interop-js-waku-deps.sh
+
+test: setup lint typecheck interop-js interop-js-waku
 	$(BIN)/pytest -q
 
 bench-relay: setup

@@ -106,8 +106,9 @@ async def ours_backend(data_dir: Path) -> AsyncIterator[Backend]:
     from w3msg_libp2p.node.config import NodeConfig
     from w3msg_libp2p.node.node import open_node
 
+    # the relay alone: the benchmark measures relaying, not archiving or serving light clients
     config = NodeConfig(data_dir=data_dir, listen=("/ip4/127.0.0.1/tcp/0",), rest=None, metrics=None,
-                        shards=(0,))
+                        shards=(0,), store=None, filter=None, lightpush=None, peer_exchange=None)
     async with open_node(config) as node:
         yield OursBackend(node)
 

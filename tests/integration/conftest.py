@@ -18,6 +18,11 @@ def local_config(tmp_path: Path, name: str | None = None, **overrides: object) -
         listen=("/ip4/127.0.0.1/tcp/0",),
         rest=None,
         shards=(0,),
+        # relay only unless a test asks for a service
+        store=None,
+        filter=None,
+        lightpush=None,
+        peer_exchange=None,
     )
     return base.with_overrides(**overrides)
 

@@ -260,7 +260,7 @@ def test_service_flags_and_print_config_round_trip(tmp_path: Path) -> None:
                                       "light", "rest_address", "rest_port", "metrics_address", "metrics_port")}
     flags.update(listen=(), peer=(), shard=(), content_topic=(), service_peer=(), no_rest=False)
     config = build_config(None, **{**flags, "store": True, "store_url": "postgresql://u@127.0.0.1/db",
-                                   "lightpush": True})
+                                   "filter_": False})
     assert config.store == StoreConfig(url="postgresql://u@127.0.0.1/db")
     assert config.lightpush is not None and config.filter is None
     assert NodeConfig.from_mapping(config_to_mapping(config)) == config

@@ -10,9 +10,11 @@ from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
-from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID, Mplex
+from libp2p.stream_muxer.mplex.mplex import MPLEX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import Yamux
+
+from .mplex import W3Mplex
 
 
 def build_host(key_pair: KeyPair) -> IHost:
@@ -29,8 +31,9 @@ def build_host(key_pair: KeyPair) -> IHost:
     return libp2p.new_host(
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(key_pair, noise_privkey=new_x25519().private_key)},
-        # js-waku speaks only mplex; everyone else prefers yamux.
-        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux, TProtocol(MPLEX_PROTOCOL_ID): Mplex},
+        # js-waku speaks only mplex; everyone else prefers yamux. W3Mplex: py-libp2p's mplex with
+        # its bidirectional-load deadlocks fixed (net/mplex.py).
+        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux, TProtocol(MPLEX_PROTOCOL_ID): W3Mplex},
         connection_config=connection_config,
         enable_tcp=True,
         enable_websocket=True,

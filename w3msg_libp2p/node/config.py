@@ -102,10 +102,12 @@ class NodeConfig:
     shards: tuple[int, ...] = ()  # empty: every shard of the cluster (unless content topics are given)
     content_topics: tuple[str, ...] = ()
     relay: RelayConfig | None = field(default_factory=RelayConfig)
-    store: StoreConfig | None = None
-    filter: FilterConfig | None = None
-    lightpush: LightpushConfig | None = None
-    peer_exchange: PeerExchangeConfig | None = None
+    # A full service node by default: any node can do any job (set a section to None / false to
+    # leave a protocol out). Light mode mounts none of them.
+    store: StoreConfig | None = field(default_factory=StoreConfig)
+    filter: FilterConfig | None = field(default_factory=FilterConfig)
+    lightpush: LightpushConfig | None = field(default_factory=LightpushConfig)
+    peer_exchange: PeerExchangeConfig | None = field(default_factory=PeerExchangeConfig)
     # Light mode: no relay; publish by lightpush, receive by filter, query store, all through
     # these service peers (multiaddrs with /p2p/).
     light: bool = False

@@ -6,6 +6,7 @@ import ipaddress
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from multiaddr import Multiaddr
 
 from w3msg_libp2p.core import rlp
 from w3msg_libp2p.core.enr import (
@@ -213,7 +214,8 @@ def test_round_trip(key: bytes, seq: int, ip: str | None, tcp: int | None, udp: 
     assert parse_enr(enr.to_text()) == enr
     assert (enr.seq, enr.ip, enr.tcp, enr.udp, enr.tcp6, enr.waku2) == (seq, ip, tcp, udp, tcp6, waku2)
     assert enr.ip6 == (None if ip6 is None else str(ipaddress.ip_address(ip6)))
-    assert enr.multiaddrs == tuple(multiaddrs)
+    # compared as bytes: text forms differ for some addresses (::ffff:0:0 is printed ::ffff:0.0.0.0)
+    assert [Multiaddr(m).to_bytes() for m in enr.multiaddrs] == [Multiaddr(m).to_bytes() for m in multiaddrs]
     assert enr.relay_shards == shards
     assert enr.get("secp256k1") == enr.public_key
 

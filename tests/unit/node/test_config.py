@@ -79,7 +79,7 @@ def test_service_sections(tmp_path: Path) -> None:
 
     f = tmp_path / "node.toml"
     f.write_text(
-        'lightpush = true\n'
+        'lightpush = true\npeer-exchange = false\n'
         '[store]\nurl = "postgresql://u@127.0.0.1/db"\nmax-age = 3600\nrate-limit = "5/1s"\n'
         '[filter]\nsubscription-timeout = 60\nrate-limit = false\n'
     )
@@ -87,7 +87,9 @@ def test_service_sections(tmp_path: Path) -> None:
     assert c.store == StoreConfig(url="postgresql://u@127.0.0.1/db", max_age=3600, rate_limit=RateLimit(5, 1.0))
     assert c.filter == FilterConfig(subscription_timeout=60, rate_limit=None)
     assert c.lightpush == LightpushConfig()
-    assert c.peer_exchange is None
+    assert c.peer_exchange is None  # turned off
+    full = NodeConfig()  # a full service node by default
+    assert (full.store, full.filter, full.lightpush) == (StoreConfig(), FilterConfig(), LightpushConfig())
 
 
 @pytest.mark.parametrize(
