@@ -231,11 +231,6 @@ async def test_filter_delivers_what_our_relay_publishes(setup: Setup) -> None:
             await trio.sleep(0.05)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "our filter service opens one push stream per message and only half-closes it; js-waku never "
-    "closes its side, allows 100 open filter-push streams, then aborts new ones, and js-libp2p's "
-    "mplex drops the whole connection over the data that keeps arriving on them (docs/interop.md, "
-    "js-waku light client, finding 1). nwaku keeps one push stream per subscriber."))
 async def test_filter_keeps_delivering_past_100_pushes(setup: Setup) -> None:
     relay = setup.relay_peer.relay
     client = setup.client

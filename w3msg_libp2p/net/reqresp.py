@@ -250,6 +250,42 @@ async def send_one_way(host: IHost, peer: str | ID, protocol_ids: tuple[str, ...
         raise PeerUnreachable(f"{protocol_ids[0]} push to {peer_id} failed: {exc}") from None
 
 
+class PushStream:
+    """One long-lived outbound stream carrying many one-way frames to a peer (nwaku's filter
+    push). A stream per frame would pile up half-closed streams at a peer that never closes its
+    side (js-waku allows 100, then drops the connection). A failed write reopens the stream and
+    sends that frame once more."""
+
+    def __init__(self, host: IHost, peer: str | ID, protocol_ids: tuple[str, ...],
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.host = host
+        self.peer_id = peer if isinstance(peer, ID) else ID.from_base58(peer)
+        self.protocol_ids = protocol_ids
+        self.timeout = timeout
+        self._stream: INetStream | None = None
+        self.reopened = 0
+
+    async def send(self, payload: bytes) -> None:
+        """Raises PeerUnreachable when neither the open stream nor a fresh one takes the frame."""
+        for attempt in range(2):
+            try:
+                with trio.fail_after(self.timeout):
+                    if self._stream is None:
+                        self._stream = await _open(self.host, self.peer_id, self.protocol_ids)
+                        self.reopened += attempt
+                    await write_frame(self._stream, payload)
+                return
+            except (trio.TooSlowError, *STREAM_GONE) as exc:
+                await self.aclose()
+                if attempt:
+                    raise PeerUnreachable(f"{self.protocol_ids[0]} push to {self.peer_id} failed: {exc}") from None
+
+    async def aclose(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            await _close(stream)
+
+
 async def _open(host: IHost, peer_id: ID, protocol_ids: tuple[str, ...]) -> INetStream:
     try:
         return await host.new_stream(peer_id, [TProtocol(p) for p in protocol_ids])

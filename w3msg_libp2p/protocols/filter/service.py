@@ -2,10 +2,10 @@
 
 Subscribe requests come through ``net.reqresp`` (size limits, per-peer rate limits, timeouts).
 Messages come from a relay tracer, which must never block the relay: each one is encoded once
-and put on a bounded queue per subscribed peer, drained by one task per peer with one push
-stream per message. A full queue drops the push (counted). Streams open on the connection we
-already have with the peer (py-libp2p reuses it), so clients that dialed us and cannot be dialed
-back still get their pushes.
+and put on a bounded queue per subscribed peer, drained by one task per peer over one
+long-lived push stream (as nwaku; net.reqresp.PushStream). A full queue drops the push (counted).
+Streams open on the connection we already have with the peer (py-libp2p reuses it), so clients
+that dialed us and cannot be dialed back still get their pushes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import trio
 
 from ...core.errors import ConfigError, PeerUnreachable
 from ...core.message import Envelope
-from ...net.reqresp import RequestResponseProtocol, RequestResponseServer, send_one_way
+from ...net.reqresp import PushStream, RequestResponseProtocol, RequestResponseServer
 from ...node.service_config import FilterConfig
 from .codec import MAX_REQUEST_BYTES, decode_request, encode_push, encode_response
 from .rpc import FILTER_PUSH, FILTER_SUBSCRIBE, MessagePush, SubscribeResponse, describe
@@ -102,14 +102,19 @@ class FilterService:
             log.debug("filter: push queue of %s is full; push dropped", peer)
 
     async def _drain(self, peer: str, recv: trio.MemoryReceiveChannel[bytes]) -> None:
-        async with recv:
-            async for data in recv:
-                try:
-                    await send_one_way(self.node.host, peer, (FILTER_PUSH,), data, timeout=PUSH_TIMEOUT)
-                    self.pushes["sent"] += 1
-                except PeerUnreachable as exc:
-                    self.pushes["failed"] += 1
-                    log.debug("filter: push to %s failed: %s", peer, exc)
+        stream = PushStream(self.node.host, peer, (FILTER_PUSH,), timeout=PUSH_TIMEOUT)
+        try:
+            async with recv:
+                async for data in recv:
+                    try:
+                        await stream.send(data)
+                        self.pushes["sent"] += 1
+                    except PeerUnreachable as exc:
+                        self.pushes["failed"] += 1
+                        log.debug("filter: push to %s failed: %s", peer, exc)
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
 
     async def _sweep_forever(self) -> None:
         interval = min(self.config.subscription_timeout / 2, MAX_SWEEP_INTERVAL)
