@@ -1,4 +1,5 @@
-"""The REST client behind `w3msg-node publish` and `subscribe`: nwaku's relay API shapes.
+"""The REST client behind `w3msg-node publish` and `subscribe`: nwaku's relay API shapes, or, for
+a light node (no relay mounted), its lightpush and filter client endpoints.
 
 Synchronous httpx on purpose: one request at a time, nothing to schedule. httpx errors are left
 to the CLI edge (cli.py), which turns them into one-line messages.
@@ -58,6 +59,17 @@ def subscribe_targets(pubsub_topics: Sequence[str], content_topics: Sequence[str
 class NodeClient:
     def __init__(self, base_url: str, timeout: float) -> None:
         self._http = httpx.Client(base_url=base_url, timeout=timeout)
+        self._light: bool | None = None
+
+    @property
+    def light(self) -> bool:
+        """Whether the node runs without relay (asked once, from /health)."""
+        if self._light is None:
+            health = self._request("GET", "/health").json()
+            protocols = health.get("protocolsHealth", []) if isinstance(health, dict) else []
+            relay = [p.get("Relay") for p in protocols if isinstance(p, dict) and "Relay" in p]
+            self._light = relay == ["NOT_MOUNTED"]
+        return self._light
 
     def __enter__(self) -> NodeClient:
         return self
@@ -79,12 +91,23 @@ class NodeClient:
                                 "contentTopic": target.content_topic, "timestamp": timestamp}
         if ephemeral:
             body["ephemeral"] = True
+        if self.light:  # lightpush through the node's service peer
+            self._request("POST", "/lightpush/v3/message", {"pubsubTopic": target.pubsub_topic, "message": body})
+            return message_hash(target.pubsub_topic, message)
         path = ("/relay/v1/auto/messages" if target.auto
                 else f"/relay/v1/messages/{_segment(target.pubsub_topic)}")
         self._request("POST", path, body)
         return message_hash(target.pubsub_topic, message)
 
     def subscribe(self, targets: Sequence[Target]) -> None:
+        if self.light:  # a filter subscription at the node's service peer
+            for target in targets:
+                if target.content_topic is None:
+                    raise click.UsageError("a light node subscribes by content topic (filter), not by pubsub topic")
+                self._request("POST", "/filter/v2/subscriptions", {
+                    "requestId": f"cli-{time.time_ns()}", "contentFilters": [target.content_topic],
+                    "pubsubTopic": target.pubsub_topic})
+            return
         pubsub = [t.pubsub_topic for t in targets if not t.auto]
         content = [t.content_topic for t in targets if t.auto]
         if pubsub:
@@ -94,7 +117,10 @@ class NodeClient:
 
     def messages(self, target: Target) -> list[WakuMessage]:
         """Messages the node cached for ``target`` since the last call (nwaku's GET drains the cache)."""
-        if target.auto:
+        if self.light:
+            assert target.content_topic is not None
+            path = f"/filter/v2/messages/{_segment(target.pubsub_topic)}/{_segment(target.content_topic)}"
+        elif target.auto:
             assert target.content_topic is not None
             path = f"/relay/v1/auto/messages/{_segment(target.content_topic)}"
         else:
