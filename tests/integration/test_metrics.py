@@ -33,6 +33,11 @@ def node_config(tmp_path: Path, name: str) -> NodeConfig:
         metrics=MetricsConfig(port=0),
         shards=(0,),
         cluster_id=1,
+        # relay only: store and filter would add relay tracers of their own
+        store=None,
+        filter=None,
+        lightpush=None,
+        peer_exchange=None,
     )
 
 

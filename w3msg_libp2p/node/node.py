@@ -261,6 +261,22 @@ async def _start_services(node: Node, nursery: trio.Nursery) -> None:
         await nursery.start(node.light.run)
     if config.light:
         return  # a light node relays nothing and serves nothing; it uses its service peers
+    if node.relay is None:
+        needing_relay = [n for n in ("store", "filter", "lightpush") if getattr(config, n) is not None]
+        if needing_relay:
+            log.warning("relay is off, so %s (which serve what the relay carries) are not mounted",
+                        ", ".join(needing_relay))
+    else:
+        await _start_relay_services(node, nursery)
+    if config.peer_exchange is not None:
+        from ..protocols.peer_exchange.service import PeerExchangeService
+
+        node.peer_exchange = PeerExchangeService(node, config.peer_exchange)
+        await nursery.start(node.peer_exchange.run)
+
+
+async def _start_relay_services(node: Node, nursery: trio.Nursery) -> None:
+    config = node.config
     if config.store is not None:
         from ..protocols.store.service import StoreService
 
@@ -276,11 +292,6 @@ async def _start_services(node: Node, nursery: trio.Nursery) -> None:
 
         node.lightpush = LightpushService(node, config.lightpush)
         await nursery.start(node.lightpush.run)
-    if config.peer_exchange is not None:
-        from ..protocols.peer_exchange.service import PeerExchangeService
-
-        node.peer_exchange = PeerExchangeService(node, config.peer_exchange)
-        await nursery.start(node.peer_exchange.run)
 
 
 async def _start_apis(node: Node, nursery: trio.Nursery) -> None:
