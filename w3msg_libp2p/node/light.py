@@ -30,7 +30,8 @@ class LightClient:
     def __init__(self, node: Node) -> None:
         config = node.config
         self.node = node
-        self.service_peers = [addr.rsplit("/p2p/", 1)[1] for addr in config.service_peers]
+        self.service_addrs = {addr.rsplit("/p2p/", 1)[1]: addr for addr in config.service_peers}
+        self.service_peers = list(self.service_addrs)
         self.filter = FilterClient(node.host, cluster_id=config.cluster_id, num_shards=config.num_shards_in_cluster)
         self.lightpush = LightpushClient(node.host, cluster_id=config.cluster_id,
                                          num_shards=config.num_shards_in_cluster)
@@ -45,10 +46,17 @@ class LightClient:
         errors: list[str] = []
         for peer in self.service_peers:
             try:
+                await self._ensure_connected(peer)
                 return await call(peer)
             except retry_on as exc:
                 errors.append(f"{peer}: {exc}")
         raise PeerUnreachable("no service peer could serve the request: " + "; ".join(errors or ["none configured"]))
+
+    async def _ensure_connected(self, peer: str) -> None:
+        """Dial a service peer we are not connected to (the node also redials them in the
+        background, but a request made right after start must not wait for that)."""
+        if peer not in self.node.connected_peer_ids():
+            await self.node.connect(self.service_addrs[peer])
 
     async def publish(self, message: WakuMessage, pubsub_topic: str | None = None) -> bytes:
         """Lightpush ``message`` (autosharded when ``pubsub_topic`` is None); returns its hash.
@@ -89,6 +97,7 @@ class LightClient:
         for peer in self.service_peers:
             started = False
             try:
+                await self._ensure_connected(peer)
                 async for page in self.store.pages(peer, query):
                     started = True
                     yield page
