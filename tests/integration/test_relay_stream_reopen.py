@@ -51,7 +51,9 @@ async def test_reset_outbound_stream_is_reopened_and_resynced(tmp_path: Path) ->
         with trio.fail_after(10):
             while streams_seen < 2 or not received:
                 await trio.sleep(0.05)
-        assert relay.router.stats.drops["write_failed"] >= 1
+        # the reset lands either during negotiation or on our first write: both are retried
+        drops = relay.router.stats.drops
+        assert drops["write_failed"] + drops["outbound_stream_failed"] >= 1
         assert any(s.topic == TOPIC and s.subscribe for rpc in received for s in rpc.subscriptions)
         await relay.publish(TOPIC, WakuMessage(b"after reset", "/test/1/relay/proto", timestamp=time.time_ns()))
         with trio.fail_after(10):

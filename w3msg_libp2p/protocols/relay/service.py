@@ -38,6 +38,7 @@ HIGH_WATER_BYTES = 2 * 1024 * 1024
 READER_PAUSE_LIMIT = 1.0  # seconds a reader waits for a congested peer before reading on
 NEW_STREAM_TIMEOUT = 10.0
 REOPEN_DELAY = 1.0
+OPEN_ATTEMPTS = 3
 # What py-libp2p raises when a stream or its connection goes away under us.
 STREAM_GONE = (IOException, MuxedStreamError, MuxedConnError, trio.BrokenResourceError, trio.ClosedResourceError)
 BACKLOG_POLL = 0.002
@@ -114,19 +115,37 @@ class RelayService:
             return
         link.writer_running = True
         try:
-            with trio.fail_after(NEW_STREAM_TIMEOUT):
-                stream = await self.host.new_stream(peer_id, [TProtocol(p) for p in RELAY_PROTOCOLS])
-        except Exception as exc:  # dial/negotiation failures come in many py-libp2p types
-            log.debug("relay: no relay stream to %s: %s", peer, exc)
-            self._count_error("outbound_stream_failed")
-            link.writer_running = False
-            return
-        link.stream = stream
-        self._ensure_peer(peer, stream, reopened=reopened)
-        try:
+            stream = await self._new_relay_stream(peer_id)
+            if stream is None:
+                return
+            link.stream = stream
+            self._ensure_peer(peer, stream, reopened=reopened)
             await self._write_loop(peer, link, stream)
         finally:
             link.writer_running = False
+
+    async def _new_relay_stream(self, peer_id: ID) -> INetStream | None:
+        """Our outbound relay stream to ``peer_id``, or None if it cannot be had. A negotiation
+        can fail transiently (a reset racing the handshake), so it is retried a few times while
+        the connection lasts, unless identify says the peer has no relay (a light client)."""
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                with trio.fail_after(NEW_STREAM_TIMEOUT):
+                    return await self.host.new_stream(peer_id, [TProtocol(p) for p in RELAY_PROTOCOLS])
+            except Exception as exc:  # dial/negotiation failures come in many py-libp2p types
+                log.debug("relay: no relay stream to %s (attempt %d): %s", peer_id, attempt + 1, exc)
+                self._count_error("outbound_stream_failed")
+            await trio.sleep(REOPEN_DELAY * (attempt + 1))
+            if not self.host.get_network().connections.get(peer_id) or not self._may_relay(peer_id):
+                break
+        return None
+
+    def _may_relay(self, peer_id: ID) -> bool:
+        try:
+            protocols = set(self.host.get_peerstore().get_protocols(peer_id))
+        except Exception:  # no identify record yet: give it the benefit of the doubt
+            return True
+        return not protocols or bool(protocols & set(RELAY_PROTOCOLS))
 
     def _reopen_later(self, peer: str, link: _PeerLink) -> None:
         """The stream died but the connection may not have: try a fresh stream shortly."""
