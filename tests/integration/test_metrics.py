@@ -199,3 +199,20 @@ def test_latency_histogram_observes_only_stamped_messages_from_peers() -> None:
     assert h.cumulative_buckets() == [("0.1", 3.0), ("1.0", 3.0), ("+Inf", 4.0)]
     assert h.count == 4 and h.clock_skewed == 1
     assert h.total == pytest.approx(2.15)
+
+
+async def test_service_protocol_statistics_and_refusals_are_exported(tmp_path: Path) -> None:
+    from w3msg_libp2p.net.reqresp import request
+    from w3msg_libp2p.node.service_config import StoreConfig
+    from w3msg_libp2p.protocols.store.rpc import STORE_PROTOCOL_ID
+
+    cfg_a = node_config(tmp_path, "a").with_overrides(store=StoreConfig())
+    async with open_node(cfg_a) as a, open_node(node_config(tmp_path, "b")) as b, \
+            httpx.AsyncClient(timeout=10) as client:
+        await b.connect(a.listen_addrs()[0])
+        await request(b.host, a.peer_id, (STORE_PROTOCOL_ID,), b"\xff\xff not protobuf", 1 << 20)
+        samples = await scrape(client, a)
+    assert samples[("w3msg_service_refusals_total",
+                    frozenset({("service", "store"), ("where", "server"), ("reason", "status_400")}))] == 1
+    assert samples[("w3msg_service_statistic", frozenset({("service", "store"), ("name", "requests")}))] == 1
+    assert ("w3msg_service_statistic", frozenset({("service", "metadata"), ("name", "cluster_id")})) in samples

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from ..core.message import Envelope
 from ..node.config import MetricsConfig
 from .http import bind_listener, serve_asgi
+from .service_metrics import service_metrics
 
 if TYPE_CHECKING:
     from ..node.node import Node
@@ -88,6 +89,7 @@ class NodeCollector(Collector):
             yield from self._latency_metrics()
         if "rest" in stats:
             yield from rest_metrics(stats["rest"])
+        yield from service_metrics(stats)
 
     def _latency_metrics(self) -> Iterator[Metric]:
         yield HistogramMetricFamily(
