@@ -23,16 +23,9 @@ from w3msg_libp2p.protocols.metadata.service import MetadataService
 
 @asynccontextmanager
 async def with_metadata(*nodes: Node) -> AsyncIterator[list[MetadataService]]:
-    """Each node's MetadataService, started here unless node.py already mounts it."""
-    async with trio.open_nursery() as nursery:
-        services = []
-        for node in nodes:
-            if node.metadata is None:
-                node.metadata = MetadataService(node)
-                await nursery.start(node.metadata.run)
-            services.append(node.metadata)
-        yield services
-        nursery.cancel_scope.cancel()
+    """Each node's MetadataService (the node mounts one always)."""
+    assert all(isinstance(node.metadata, MetadataService) for node in nodes)
+    yield [node.metadata for node in nodes]
 
 
 async def wait_disconnected(a: Node, peer_id: str, timeout: float = 10.0) -> None:
@@ -97,3 +90,19 @@ async def test_light_node_announces_no_shards_and_answers_garbage_truthfully(tmp
         assert codec.decode_response(answer) == Metadata(1, (2, 5))
         server = meta_a.statistics()["server"]
         assert server["refusals"] == {"status_400": 2, "status_413": 1}
+
+
+async def test_a_flooding_peer_is_rate_limited_while_others_are_served(tmp_path: Path) -> None:
+    from w3msg_libp2p.protocols.metadata.service import METADATA_RATE_LIMIT
+
+    async with open_node(local_config(tmp_path, "a")) as a, open_node(local_config(tmp_path, "b")) as b, \
+            open_node(local_config(tmp_path, "c")) as c:
+        await b.connect(a.listen_addrs()[0])
+        await c.connect(a.listen_addrs()[0])
+        ask = codec.encode_request(Metadata(1, ()))
+        answers = [(await request(b.host, a.peer_id, (METADATA_PROTOCOL,), ask, 1024))[1]
+                   for _ in range(METADATA_RATE_LIMIT.capacity + 3)]
+        assert any(codec.decode_response(x).cluster_id == 1 for x in answers)
+        assert a.metadata.server.stats.refusals["rate_limited"] >= 2
+        served = (await request(c.host, a.peer_id, (METADATA_PROTOCOL,), ask, 1024))[1]
+        assert codec.decode_response(served).cluster_id == 1

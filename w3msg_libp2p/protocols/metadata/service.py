@@ -13,6 +13,7 @@ from libp2p.peer.id import ID
 from multiaddr import Multiaddr
 
 from ...core.errors import PeerUnreachable, RemoteProtocolError
+from ...core.ratelimit import RateLimit
 from ...net.reqresp import RequestResponseProtocol, RequestResponseServer, request
 from . import codec
 from .rpc import METADATA_PROTOCOL, Metadata
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 QUERY_TIMEOUT = 10.0
 
 
+# A peer asks once per connection; a burst of 10 covers reconnect storms, more is flooding.
+METADATA_RATE_LIMIT = RateLimit(10, 1.0)
+
 class MetadataService:
     """Always mounted. ``peer_metadata(peer)`` is what a connected peer told us."""
 
@@ -34,7 +38,8 @@ class MetadataService:
         self.timeout = timeout
         core = MetadataServer(self.local)
         self.server = RequestResponseServer(node.host, RequestResponseProtocol(
-            (METADATA_PROTOCOL,), core.handle, core.refuse, codec.MAX_METADATA_BYTES))
+            (METADATA_PROTOCOL,), core.handle, core.refuse, codec.MAX_METADATA_BYTES,
+            rate_limit=METADATA_RATE_LIMIT))
         self.outcomes: Counter[str] = Counter()  # of our queries, by verdict or failure
         self._peers: dict[str, Metadata] = {}
         self._querying: set[str] = set()
