@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from google.protobuf.message import DecodeError
-
 from ..pb import waku_message_pb2 as pb
 from .errors import RemoteProtocolError
 from .message import MAX_META_BYTES, WakuMessage
+from .protobuf import parse_bounded
 
 MAX_WAKU_MESSAGE_BYTES = 150 * 1024
 
@@ -45,11 +44,4 @@ def from_proto(msg: pb.WakuMessage) -> WakuMessage:
 
 
 def decode_message(data: bytes, max_size: int = MAX_WAKU_MESSAGE_BYTES) -> WakuMessage:
-    if len(data) > max_size:
-        raise RemoteProtocolError(f"WakuMessage is {len(data)} bytes, limit {max_size}", 413)
-    msg = pb.WakuMessage()
-    try:
-        msg.ParseFromString(data)
-    except DecodeError as exc:
-        raise RemoteProtocolError(f"malformed WakuMessage: {exc}", 400) from exc
-    return from_proto(msg)
+    return from_proto(parse_bounded(pb.WakuMessage(), data, max_size))

@@ -6,12 +6,9 @@ too large).
 
 from __future__ import annotations
 
-from typing import TypeVar
-
-from google.protobuf.message import DecodeError
-
 from ...core.codec import MAX_WAKU_MESSAGE_BYTES, from_proto, to_proto
 from ...core.errors import RemoteProtocolError
+from ...core.protobuf import parse_bounded
 from ...pb import filter_pb2 as pb
 from .rpc import MessagePush, SubscribeRequest, SubscribeResponse, SubscribeType
 
@@ -20,19 +17,6 @@ from .rpc import MessagePush, SubscribeRequest, SubscribeResponse, SubscribeType
 MAX_REQUEST_BYTES = 256 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024  # nwaku's DefaultMaxSubscribeResponseSize
 MAX_PUSH_BYTES = MAX_WAKU_MESSAGE_BYTES + 64 * 1024  # one message plus framing and topic
-
-
-_Proto = TypeVar("_Proto", pb.FilterSubscribeRequest, pb.FilterSubscribeResponse, pb.MessagePush)
-
-
-def _parse(out: _Proto, data: bytes, limit: int) -> _Proto:
-    if len(data) > limit:
-        raise RemoteProtocolError(f"{out.DESCRIPTOR.name} is {len(data)} bytes, limit {limit}", 413)
-    try:
-        out.ParseFromString(data)
-    except DecodeError as exc:
-        raise RemoteProtocolError(f"malformed {out.DESCRIPTOR.name}: {exc}", 400) from None
-    return out
 
 
 # -- subscribe request ---------------------------------------------------------------------------
@@ -48,7 +32,7 @@ def encode_request(request: SubscribeRequest) -> bytes:
 
 
 def decode_request(data: bytes, limit: int = MAX_REQUEST_BYTES) -> SubscribeRequest:
-    msg = _parse(pb.FilterSubscribeRequest(), data, limit)
+    msg = parse_bounded(pb.FilterSubscribeRequest(), data, limit)
     raw_type = int(msg.filter_subscribe_type)
     try:
         subscribe_type: SubscribeType | int = SubscribeType(raw_type)
@@ -71,7 +55,7 @@ def encode_response(response: SubscribeResponse) -> bytes:
 
 
 def decode_response(data: bytes, limit: int = MAX_RESPONSE_BYTES) -> SubscribeResponse:
-    msg = _parse(pb.FilterSubscribeResponse(), data, limit)
+    msg = parse_bounded(pb.FilterSubscribeResponse(), data, limit)
     return SubscribeResponse(
         request_id=msg.request_id,
         status_code=msg.status_code,
@@ -88,7 +72,7 @@ def encode_push(push: MessagePush) -> bytes:
 
 
 def decode_push(data: bytes, limit: int = MAX_PUSH_BYTES) -> MessagePush:
-    msg = _parse(pb.MessagePush(), data, limit)
+    msg = parse_bounded(pb.MessagePush(), data, limit)
     if not msg.HasField("waku_message"):
         raise RemoteProtocolError("MessagePush without a waku_message", 400)
     return MessagePush(

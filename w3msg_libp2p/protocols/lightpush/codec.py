@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 from ...core.codec import MAX_WAKU_MESSAGE_BYTES, from_proto, to_proto
 from ...core.errors import LocalProtocolError, RemoteProtocolError
+from ...core.protobuf import parse_bounded
 from ...pb import lightpush_pb2 as pb
 from .rpc import LightpushRequest, LightpushResponse, PushRequest, PushResponse, PushRpc
 
@@ -19,15 +20,6 @@ from .rpc import LightpushRequest, LightpushResponse, PushRequest, PushResponse,
 REQUEST_OVERHEAD_BYTES = 4096
 MAX_REQUEST_BYTES = MAX_WAKU_MESSAGE_BYTES + REQUEST_OVERHEAD_BYTES
 MAX_RESPONSE_BYTES = 64 * 1024
-
-
-def _parse(msg: Message, data: bytes, what: str, max_size: int) -> None:
-    if len(data) > max_size:
-        raise RemoteProtocolError(f"{what} is {len(data)} bytes, limit {max_size}", 413)
-    try:
-        msg.ParseFromString(data)
-    except DecodeError as exc:
-        raise RemoteProtocolError(f"malformed {what}: {exc}", 400) from None
 
 
 def _serialize(build: Callable[[], Message], what: str) -> bytes:
@@ -50,7 +42,7 @@ def encode_request(request: LightpushRequest) -> bytes:
 
 def decode_request(data: bytes, max_size: int = MAX_REQUEST_BYTES) -> LightpushRequest:
     msg = pb.LightPushRequest()
-    _parse(msg, data, "LightPushRequest", max_size)
+    parse_bounded(msg, data, max_size, "LightPushRequest")
     if not msg.HasField("message"):
         raise RemoteProtocolError("LightPushRequest has no message", 400)
     return LightpushRequest(
@@ -74,7 +66,7 @@ def encode_response(response: LightpushResponse) -> bytes:
 
 def decode_response(data: bytes, max_size: int = MAX_RESPONSE_BYTES) -> LightpushResponse:
     msg = pb.LightPushResponse()
-    _parse(msg, data, "LightPushResponse", max_size)
+    parse_bounded(msg, data, max_size, "LightPushResponse")
     if not msg.HasField("status_code"):
         raise RemoteProtocolError("LightPushResponse has no status_code", 400)
     return LightpushResponse(
@@ -103,7 +95,7 @@ def encode_push_rpc(rpc: PushRpc) -> bytes:
 
 def decode_push_rpc(data: bytes, max_size: int = MAX_REQUEST_BYTES) -> PushRpc:
     msg = pb.PushRpc()
-    _parse(msg, data, "PushRpc", max_size)
+    parse_bounded(msg, data, max_size, "PushRpc")
     request = response = None
     if msg.HasField("request"):
         req = msg.request

@@ -8,9 +8,8 @@ anything that does not parse is a RemoteProtocolError (400).
 
 from __future__ import annotations
 
-from google.protobuf.message import DecodeError
-
-from ...core.errors import LocalProtocolError, RemoteProtocolError
+from ...core.errors import LocalProtocolError
+from ...core.protobuf import parse_bounded
 from ...pb import metadata_pb2 as pb
 from .rpc import Metadata
 
@@ -30,13 +29,7 @@ def _fill(msg: pb.WakuMetadataRequest | pb.WakuMetadataResponse, metadata: Metad
 
 
 def _read(msg: pb.WakuMetadataRequest | pb.WakuMetadataResponse, data: bytes, max_size: int) -> Metadata:
-    what = type(msg).__name__
-    if len(data) > max_size:
-        raise RemoteProtocolError(f"{what} is {len(data)} bytes, limit {max_size}", 413)
-    try:
-        msg.ParseFromString(data)
-    except DecodeError as exc:
-        raise RemoteProtocolError(f"malformed {what}: {exc}", 400) from None
+    parse_bounded(msg, data, max_size)
     shards = tuple(msg.shards_packed) or tuple(msg.shards)
     return Metadata(msg.cluster_id if msg.HasField("cluster_id") else None, shards)
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from google.protobuf.message import DecodeError
-
 from ...core.enr import Enr, EnrError, decode_enr
 from ...core.errors import LocalProtocolError, RemoteProtocolError
+from ...core.protobuf import parse_bounded
 from ...pb import peer_exchange_pb2 as pb
 from .rpc import PeerExchangeQuery, PeerExchangeResponse, StatusCode
 
@@ -26,14 +25,7 @@ MAX_UINT64 = (1 << 64) - 1
 
 
 def _parse(data: bytes, what: str, max_size: int) -> pb.PeerExchangeRPC:
-    if len(data) > max_size:
-        raise RemoteProtocolError(f"{what} is {len(data)} bytes, limit {max_size}", 413)
-    msg = pb.PeerExchangeRPC()
-    try:
-        msg.ParseFromString(data)
-    except DecodeError as exc:
-        raise RemoteProtocolError(f"malformed {what}: {exc}", 400) from None
-    return msg
+    return parse_bounded(pb.PeerExchangeRPC(), data, max_size, what)
 
 
 def encode_query(query: PeerExchangeQuery) -> bytes:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from google.protobuf.message import DecodeError
-
 from ...core.errors import RemoteProtocolError
 from ...core.framing import encode_uvarint
+from ...core.protobuf import parse_bounded
 from ...pb import gossipsub_rpc_pb2 as pb
 from .rpc import RPC, Graft, IDontWant, IHave, IWant, Prune, PrunePeer, PubMessage, SubOpt
 
@@ -95,11 +94,7 @@ def frame_rpc(fields: Iterable[bytes]) -> bytes:
 
 def decode_rpc(data: bytes) -> RPC:
     """Parse one RPC frame body. The frame size was bounded by the reader before this call."""
-    raw = pb.RPC()
-    try:
-        raw.ParseFromString(data)
-    except DecodeError as exc:
-        raise RemoteProtocolError(f"malformed gossipsub RPC: {exc}", 400) from exc
+    raw = parse_bounded(pb.RPC(), data, None, "gossipsub RPC")
     messages = tuple(
         PubMessage(
             topic=m.topic,

@@ -6,10 +6,9 @@ a peer sent that does not parse is a RemoteProtocolError (400), never another ex
 
 from __future__ import annotations
 
-from google.protobuf.message import DecodeError
-
 from ...core.codec import MAX_WAKU_MESSAGE_BYTES, from_proto, to_proto
 from ...core.errors import LocalProtocolError, RemoteProtocolError
+from ...core.protobuf import parse_bounded
 from ...pb import store_pb2 as pb
 from .rpc import StoreEntry, StoreQuery, StoreResponse
 
@@ -113,7 +112,4 @@ def decode_response(data: bytes, max_size: int = MAX_RESPONSE_BYTES) -> StoreRes
 
 
 def _parse(msg: pb.StoreQueryRequest | pb.StoreQueryResponse, data: bytes, what: str) -> None:
-    try:
-        msg.ParseFromString(data)
-    except DecodeError as exc:
-        raise RemoteProtocolError(f"malformed {what}: {exc}", 400) from None
+    parse_bounded(msg, data, None, what)  # sizes are bounded by the stream adapter
