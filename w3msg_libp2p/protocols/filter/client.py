@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import IHost, INetConn
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from multiaddr import Multiaddr
@@ -30,6 +30,7 @@ from ...core.errors import ConfigError, PeerUnreachable, RemoteProtocolError, To
 from ...core.message import Envelope, message_hash
 from ...core.topics import autoshard_pubsub_topic, parse_content_topic, parse_pubsub_topic
 from ...net.addresses import parse_multiaddr
+from ...net.notifee import ConnectionEvents
 from ...net.reqresp import OneWayServer, request
 from .codec import MAX_PUSH_BYTES, MAX_RESPONSE_BYTES, decode_push, decode_response, encode_request
 from .rpc import FILTER_PUSH, FILTER_SUBSCRIBE, Status, SubscribeRequest, SubscribeResponse, SubscribeType
@@ -138,7 +139,8 @@ class FilterClient:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Keep subscriptions alive until cancelled."""
         self.mount()
-        notifee = _Notifee(self)
+        notifee = ConnectionEvents(lambda conn: self._on_connected(str(conn.muxed_conn.peer_id)),
+                                   self._on_connection_closed)
         self.host.get_network().register_notifee(notifee)
         try:
             task_status.started()
@@ -325,6 +327,11 @@ class FilterClient:
         except Exception as exc:  # py-libp2p reports dial failures with many exception types
             raise PeerUnreachable(f"could not connect to {sp.peer_id}: {exc}") from None
 
+    def _on_connection_closed(self, conn: INetConn) -> None:
+        peer_id = conn.muxed_conn.peer_id
+        if not self.host.get_network().connections.get(peer_id):  # the last connection to it is gone
+            self._on_disconnected(str(peer_id))
+
     def _on_disconnected(self, peer_id: str) -> None:
         sp = self._peers.get(peer_id)
         if sp is not None and sp.criteria:
@@ -391,28 +398,3 @@ class FilterClient:
             **dict(self.stats),
             "push_refusals": dict(self.pushes.stats.refusals),
         }
-
-
-class _Notifee(INotifee):
-    def __init__(self, client: FilterClient) -> None:
-        self.client = client
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self.client._on_connected(str(conn.muxed_conn.peer_id))
-
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        peer_id = conn.muxed_conn.peer_id
-        if not network.connections.get(peer_id):  # the last connection to it is gone
-            self.client._on_disconnected(str(peer_id))
-
-    async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
-        pass
-
-    async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
-        pass

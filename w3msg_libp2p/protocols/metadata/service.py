@@ -8,12 +8,12 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import trio
-from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import INetConn
 from libp2p.peer.id import ID
-from multiaddr import Multiaddr
 
 from ...core.errors import PeerUnreachable, RemoteProtocolError
 from ...core.ratelimit import RateLimit
+from ...net.notifee import ConnectionEvents
 from ...net.reqresp import RequestResponseProtocol, RequestResponseServer, request
 from . import codec
 from .rpc import METADATA_PROTOCOL, Metadata
@@ -55,7 +55,7 @@ class MetadataService:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         network = self.node.host.get_network()
-        notifee = _Notifee(self)
+        notifee = ConnectionEvents(self.on_connected, self.on_disconnected)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self.server.mount()
@@ -140,26 +140,3 @@ class MetadataService:
             "disconnected": self.outcomes["cluster_mismatch"],
             "server": self.server.stats.as_dict(),
         }
-
-
-class _Notifee(INotifee):
-    def __init__(self, service: MetadataService) -> None:
-        self.service = service
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self.service.on_connected(conn)
-
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        self.service.on_disconnected(conn)
-
-    async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
-        pass
-
-    async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
-        pass

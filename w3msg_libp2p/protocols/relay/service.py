@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import IHost, INetConn, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.io.exceptions import IOException
 from libp2p.peer.id import ID
 from libp2p.stream_muxer.exceptions import MuxedConnError, MuxedStreamError
-from multiaddr import Multiaddr
 
 from ...core.errors import PublishError, RemoteProtocolError
 from ...core.framing import FrameDecoder, encode_uvarint
+from ...net.notifee import ConnectionEvents
 from .codec import decode_rpc
 from .events import Deliver, DisconnectPeer
 from .params import RELAY_PROTOCOLS
@@ -79,12 +79,17 @@ class RelayService:
             self._nursery = nursery
             for proto in RELAY_PROTOCOLS:
                 self.host.set_stream_handler(TProtocol(proto), self._handle_inbound)
-            self.host.get_network().register_notifee(_Notifee(self))
-            for peer_id in list(self.host.get_network().connections):
+            notifee = ConnectionEvents(self.on_connected, self.on_disconnected)
+            network = self.host.get_network()
+            network.register_notifee(notifee)
+            for peer_id in list(network.connections):
                 nursery.start_soon(self._open_outbound, peer_id)
             nursery.start_soon(self._heartbeat_loop)
             task_status.started()
-            await trio.sleep_forever()
+            try:
+                await trio.sleep_forever()
+            finally:
+                network.remove_notifee(notifee)
 
     def _count_error(self, reason: str) -> None:
         self.stream_errors[reason] = self.stream_errors.get(reason, 0) + 1
@@ -300,26 +305,3 @@ class RelayService:
 async def _reset(stream: INetStream) -> None:
     with contextlib.suppress(Exception):  # the stream may already be gone
         await stream.reset()
-
-
-class _Notifee(INotifee):
-    def __init__(self, service: RelayService) -> None:
-        self.service = service
-
-    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
-        pass
-
-    async def connected(self, network: INetwork, conn: INetConn) -> None:
-        self.service.on_connected(conn)
-
-    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
-        self.service.on_disconnected(conn)
-
-    async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
-        pass
-
-    async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
-        pass
