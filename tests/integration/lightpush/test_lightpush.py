@@ -15,7 +15,7 @@ from multiaddr import Multiaddr
 from tests.integration.conftest import local_config
 from tests.integration.lightpush.conftest import SHARD0, Net, bare_host, lightpush_net, message, receive
 from w3msg_libp2p.core.codec import MAX_WAKU_MESSAGE_BYTES
-from w3msg_libp2p.core.errors import ConfigError, PeerUnreachable
+from w3msg_libp2p.core.errors import PeerUnreachable
 from w3msg_libp2p.core.framing import encode_uvarint
 from w3msg_libp2p.core.message import message_hash
 from w3msg_libp2p.core.ratelimit import RateLimit
@@ -187,7 +187,8 @@ async def test_a_peer_without_lightpush_is_unreachable(net: Net) -> None:
         await client_of(net).push(net.c.peer_id, message(), SHARD0)
 
 
-async def test_lightpush_without_relay_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="lightpush"):
-        async with open_node(local_config(tmp_path, relay=None, lightpush=LightpushConfig())):
-            pass
+async def test_lightpush_is_not_served_without_relay(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # serving lightpush means publishing on our relay: without one, it is left out, and said so
+    async with open_node(local_config(tmp_path, relay=None, lightpush=LightpushConfig())) as node:
+        assert node.lightpush is None
+    assert "lightpush" in caplog.text and "not mounted" in caplog.text
