@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from ...core.topics import autoshard_pubsub_topic, parse_content_topic, parse_pu
 from ...net.addresses import parse_multiaddr
 from ...net.notifee import ConnectionEvents
 from ...net.reqresp import OneWayServer, request
+from ..inbox import Inbox, Subscription
 from .codec import MAX_PUSH_BYTES, MAX_RESPONSE_BYTES, decode_push, decode_response, encode_request
 from .rpc import FILTER_PUSH, FILTER_SUBSCRIBE, Status, SubscribeRequest, SubscribeResponse, SubscribeType
 from .subscriptions import Criterion
@@ -54,40 +55,7 @@ class FilterError(RemoteProtocolError):
         self.request_id = request_id
 
 
-@dataclass(eq=False)
-class FilterSubscription:
-    """Pushed messages (optionally only of one pubsub topic / some content topics), bounded."""
-
-    pubsub_topic: str | None
-    content_topics: frozenset[str] | None
-    _send: trio.MemorySendChannel[Envelope]
-    _recv: trio.MemoryReceiveChannel[Envelope]
-    _owner: FilterClient
-    dropped: int = 0
-
-    def matches(self, env: Envelope) -> bool:
-        if self.pubsub_topic is not None and env.pubsub_topic != self.pubsub_topic:
-            return False
-        return self.content_topics is None or env.message.content_topic in self.content_topics
-
-    async def receive(self) -> Envelope:
-        return await self._recv.receive()
-
-    def receive_nowait(self) -> Envelope:
-        return self._recv.receive_nowait()
-
-    def __aiter__(self) -> AsyncIterator[Envelope]:
-        return self._recv.__aiter__()
-
-    def close(self) -> None:
-        self._owner._subscriptions.discard(self)
-        self._send.close()
-
-    def __enter__(self) -> FilterSubscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+FilterSubscription = Subscription  # pushed messages, bounded (see protocols/inbox.py)
 
 
 @dataclass(slots=True)
@@ -125,7 +93,7 @@ class FilterClient:
         self.pushes = OneWayServer(host, (FILTER_PUSH,), self._on_push, MAX_PUSH_BYTES)
         self._mounted = False
         self._peers: dict[str, _ServicePeer] = {}
-        self._subscriptions: set[FilterSubscription] = set()
+        self.inbox = Inbox()
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._wake = trio.Event()
 
@@ -218,11 +186,7 @@ class FilterClient:
         """A new bounded subscription to pushed messages (subscribe with a peer separately)."""
         if pubsub_topic is not None:
             parse_pubsub_topic(pubsub_topic)
-        cts = frozenset(content_topics) if content_topics is not None else None
-        send, recv = trio.open_memory_channel[Envelope](buffer or self.buffer)
-        sub = FilterSubscription(pubsub_topic, cts, send, recv, self)
-        self._subscriptions.add(sub)
-        return sub
+        return self.inbox.open(pubsub_topic, content_topics, buffer or self.buffer)
 
     async def _on_push(self, peer: str, data: bytes) -> None:
         push = decode_push(data)  # malformed: RemoteProtocolError, counted by the OneWayServer
@@ -251,16 +215,8 @@ class FilterClient:
             except Exception:  # a broken listener must not stop delivery
                 self.stats["listener_errors"] += 1
                 log.exception("filter push listener failed")
-        for sub in list(self._subscriptions):
-            if not sub.matches(env):
-                continue
-            try:
-                sub._send.send_nowait(env)
-            except trio.WouldBlock:
-                sub.dropped += 1
-                self.stats["subscriber_drops"] += 1
-            except trio.ClosedResourceError:
-                self._subscriptions.discard(sub)
+        _, dropped = self.inbox.deliver(env)
+        self.stats["subscriber_drops"] += dropped
 
     # -- keeping subscriptions alive -----------------------------------------------------------
     async def _maintain_forever(self) -> None:
@@ -394,7 +350,7 @@ class FilterClient:
         return {
             "service_peers": {p.peer_id: {"criteria": len(p.criteria), "failures": p.failures}
                               for p in self._peers.values() if p.criteria},
-            "subscribers": len(self._subscriptions),
+            "subscribers": len(self.inbox),
             **dict(self.stats),
             "push_refusals": dict(self.pushes.stats.refusals),
         }

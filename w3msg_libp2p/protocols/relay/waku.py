@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from ...core.codec import MAX_WAKU_MESSAGE_BYTES, decode_message, encode_message
 from ...core.errors import PublishError, RemoteProtocolError, TopicError
 from ...core.message import Envelope, WakuMessage, message_hash
 from ...core.topics import autoshard_pubsub_topic, parse_content_topic, parse_pubsub_topic
+from ..inbox import Inbox, Subscription
 from .events import Deliver
 from .params import GossipParams
 from .router import GossipRouter
@@ -26,46 +27,6 @@ from .validators import WakuMessageValidator
 log = logging.getLogger(__name__)
 
 Tracer = Callable[[Envelope], None]
-
-
-@dataclass(eq=False)
-class Subscription:
-    """Messages for one pubsub topic (optionally only some content topics), in a bounded buffer.
-
-    When the buffer is full, new messages for this subscription are dropped and counted in
-    ``dropped`` (and in the relay's drop metric): a slow reader must not stall the relay.
-    """
-
-    pubsub_topic: str | None
-    content_topics: frozenset[str] | None
-    _send: trio.MemorySendChannel[Envelope]
-    _recv: trio.MemoryReceiveChannel[Envelope]
-    _owner: WakuRelay
-    dropped: int = 0
-
-    def matches(self, env: Envelope) -> bool:
-        if self.pubsub_topic is not None and env.pubsub_topic != self.pubsub_topic:
-            return False
-        return self.content_topics is None or env.message.content_topic in self.content_topics
-
-    async def receive(self) -> Envelope:
-        return await self._recv.receive()
-
-    def receive_nowait(self) -> Envelope:
-        return self._recv.receive_nowait()
-
-    def __aiter__(self) -> AsyncIterator[Envelope]:
-        return self._recv.__aiter__()
-
-    def close(self) -> None:
-        self._owner._subscriptions.discard(self)
-        self._send.close()
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -97,8 +58,9 @@ class WakuRelay:
         self.wall_clock_ns = wall_clock_ns
         validator = WakuMessageValidator(wall_clock_ns, int(max_timestamp_drift * 1e9))
         self.router = GossipRouter(params, rng=rng or random.SystemRandom(), default_validator=validator)
-        self.service = RelayService(host, self.router, self._on_deliver, local_backlog=self._subscribers_backlogged)
-        self._subscriptions: set[Subscription] = set()
+        self.inbox = Inbox()
+        # a subscriber three quarters full slows the relay down (back-pressure) before it drops
+        self.service = RelayService(host, self.router, self._on_deliver, local_backlog=self.inbox.backlogged)
         self.tracers: list[Tracer] = []
         self.stats = RelayStats()
 
@@ -145,18 +107,7 @@ class WakuRelay:
             cts = frozenset(content_topics)
             for ct in cts:
                 parse_content_topic(ct)
-        send, recv = trio.open_memory_channel[Envelope](buffer or self.subscriber_buffer)
-        sub = Subscription(pubsub_topic, cts, send, recv, self)
-        self._subscriptions.add(sub)
-        return sub
-
-    def _subscribers_backlogged(self) -> bool:
-        """A subscriber's buffer is over three quarters full: slow the relay down before it drops."""
-        for sub in self._subscriptions:
-            stats = sub._send.statistics()
-            if stats.current_buffer_used * 4 > stats.max_buffer_size * 3:
-                return True
-        return False
+        return self.inbox.open(pubsub_topic, cts, buffer or self.subscriber_buffer)
 
     def _on_deliver(self, event: Deliver) -> None:
         message = event.parsed
@@ -174,18 +125,11 @@ class WakuRelay:
             except Exception:  # a broken tracer must not break delivery
                 self.stats.tracer_errors += 1
                 log.exception("relay tracer failed")
-        for sub in list(self._subscriptions):
-            if not sub.matches(env):
-                continue
-            try:
-                sub._send.send_nowait(env)
-                self.stats.delivered_to_subscribers += 1
-            except trio.WouldBlock:
-                sub.dropped += 1
-                self.stats.subscriber_drops += 1
-                self.router.drop("subscriber_queue_full")
-            except trio.ClosedResourceError:
-                self._subscriptions.discard(sub)
+        delivered, dropped = self.inbox.deliver(env)
+        self.stats.delivered_to_subscribers += delivered
+        if dropped:
+            self.stats.subscriber_drops += dropped
+            self.router.drop("subscriber_queue_full", dropped)
 
     # -- publishing ----------------------------------------------------------------------
     async def publish(self, pubsub_topic: str | None, message: WakuMessage) -> bytes:
@@ -228,9 +172,8 @@ class WakuRelay:
             "duplicates": r.stats.duplicates,
             "drops": dict(r.stats.drops),
             "queued_bytes": sum(r.queued_bytes(p) for p in r.peers),
-            "subscribers": len(self._subscriptions),
-            "subscriber_queue_depth": max(
-                (s._send.statistics().current_buffer_used for s in self._subscriptions), default=0),
+            "subscribers": len(self.inbox),
+            "subscriber_queue_depth": self.inbox.max_depth(),
             "seen_cache": len(r.seen),
             "message_cache": len(r.mcache),
         }
