@@ -236,18 +236,12 @@ async def request(host: IHost, peer: str | ID, protocol_ids: tuple[str, ...], pa
 
 async def send_one_way(host: IHost, peer: str | ID, protocol_ids: tuple[str, ...], payload: bytes,
                        timeout: float = DEFAULT_TIMEOUT) -> None:
-    peer_id = peer if isinstance(peer, ID) else ID.from_base58(peer)
+    """One frame on a stream of its own (as go-waku pushes); raises PeerUnreachable."""
+    stream = PushStream(host, peer, protocol_ids, timeout)
     try:
-        with trio.fail_after(timeout):
-            stream = await _open(host, peer_id, protocol_ids)
-            try:
-                await write_frame(stream, payload)
-            finally:
-                await _close(stream)
-    except trio.TooSlowError:
-        raise PeerUnreachable(f"{protocol_ids[0]} push to {peer_id} timed out after {timeout} s") from None
-    except STREAM_GONE as exc:
-        raise PeerUnreachable(f"{protocol_ids[0]} push to {peer_id} failed: {exc}") from None
+        await stream.send(payload)
+    finally:
+        await stream.aclose()
 
 
 class PushStream:
