@@ -372,3 +372,19 @@ async def test_libp2p_defaults_are_refused(rust_peers: StartPeer, tmp_path: Path
         assert stats["received"] == 0 and rust.messages == [], "the Rust peer accepted unsigned messages"
         assert node.connected_peer_ids() == []
         await rust.wait_until(lambda: any(e["event"] == "disconnected" for e in rust.events), 5.0, "disconnect")
+
+
+async def test_paced_publish(rust_peers: StartPeer, tmp_path: Path) -> None:
+    """`publish` with `interval_us` (used by interop/runner.py) spreads messages out and still delivers all."""
+    rust = await rust_peers("--mode", "waku")
+    async with our_node(tmp_path) as node:
+        assert node.relay is not None
+        await join_relay(node, rust, "rust")
+        with node.relay.messages(TOPIC) as sub:
+            start = time.perf_counter()
+            reply = await rust.command("publish", topic=TOPIC, count=20, size=200, interval_us=20_000)
+            elapsed = time.perf_counter() - start
+            received = await collect(node, sub, 20, 10.0)
+        assert reply["ok"] == 20 and elapsed >= 19 * 0.020
+        assert {hashlib.sha256(encode_message(e.message)).hexdigest() for e in received} == \
+            {m["sha256"] for m in reply["messages"]}

@@ -56,7 +56,25 @@ struct State {
     received: u64,
     published: u64,
     publish_failed: u64,
+    dropped: u64,
     timestamp_seq: i64,
+    internal: mpsc::UnboundedSender<Paced>,
+    paced: HashMap<String, PublishAcc>,
+}
+
+/// One message of a `publish` with `interval_us` > 0, fed back into the event loop by a timer task.
+struct Paced {
+    id: Value,
+    cmd: Value,
+    last: bool,
+}
+
+#[derive(Default)]
+struct PublishAcc {
+    ok: u64,
+    failed: u64,
+    messages: Vec<Value>,
+    errors: Vec<String>,
 }
 
 fn emit(out: &mpsc::UnboundedSender<Value>, v: Value) {
@@ -296,39 +314,80 @@ impl State {
         Ok(())
     }
 
+    /// `publish`: all at once, or paced by `interval_us` through timer-fed `Paced` items.
     fn publish(&mut self, swarm: &mut Swarm<Behaviour>, id: &Value, cmd: &Value) -> Result<(), String> {
-        let topic = gossipsub::IdentTopic::new(str_field(cmd, "topic")?);
-        let (count, size) = (u64_field(cmd, "count", 1), u64_field(cmd, "size", 100) as usize);
-        let content_topic = cmd.get("content_topic").and_then(Value::as_str).unwrap_or(DEFAULT_CONTENT_TOPIC);
-        let (mut ok, mut failed, mut messages, mut errors) = (0u64, 0u64, Vec::new(), Vec::new());
-        for _ in 0..count {
-            let payload = random_bytes(size);
-            let data = match self.mode {
-                Mode::Libp2p => payload.clone(),
-                Mode::Waku => {
-                    // Distinct timestamps keep ids unique even for identical payloads.
-                    self.timestamp_seq += 1;
-                    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-                    encode_waku_message(&payload, content_topic, now + self.timestamp_seq)
-                }
-            };
-            let sha = hex::encode(Sha256::digest(&data));
-            match swarm.behaviour_mut().gossipsub.publish(topic.clone(), data.clone()) {
-                Ok(mid) => {
-                    ok += 1;
-                    messages.push(json!({"msg_id": hex::encode(&mid.0), "sha256": sha,
-                                         "data_hex": hex::encode(&data), "payload_hex": hex::encode(&payload)}));
-                }
-                Err(e) => {
-                    failed += 1;
-                    errors.push(e.to_string());
+        str_field(cmd, "topic")?;
+        let (count, interval) = (u64_field(cmd, "count", 1), u64_field(cmd, "interval_us", 0));
+        if interval == 0 || count == 0 {
+            let mut acc = PublishAcc::default();
+            for _ in 0..count {
+                self.publish_one(swarm, cmd, &mut acc)?;
+            }
+            self.finish_publish(id, acc);
+            return Ok(());
+        }
+        self.paced.insert(id.to_string(), PublishAcc::default());
+        let (tx, id, cmd) = (self.internal.clone(), id.clone(), cmd.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_micros(interval));
+            for i in 0..count {
+                tick.tick().await;
+                if tx.send(Paced { id: id.clone(), cmd: cmd.clone(), last: i + 1 == count }).is_err() {
+                    return;
                 }
             }
+        });
+        Ok(())
+    }
+
+    fn on_paced(&mut self, swarm: &mut Swarm<Behaviour>, p: Paced) {
+        let key = p.id.to_string();
+        let mut acc = self.paced.remove(&key).unwrap_or_default();
+        if let Err(e) = self.publish_one(swarm, &p.cmd, &mut acc) {
+            acc.failed += 1;
+            acc.errors.push(e);
         }
-        self.published += ok;
-        self.publish_failed += failed;
-        errors.dedup();
-        reply(&self.out, id, "published", json!({"ok": ok, "failed": failed, "errors": errors, "messages": messages}));
+        if p.last {
+            self.finish_publish(&p.id, acc);
+        } else {
+            self.paced.insert(key, acc);
+        }
+    }
+
+    fn finish_publish(&mut self, id: &Value, mut acc: PublishAcc) {
+        self.published += acc.ok;
+        self.publish_failed += acc.failed;
+        acc.errors.dedup();
+        reply(&self.out, id, "published", json!({"ok": acc.ok, "failed": acc.failed, "errors": acc.errors,
+                                                 "messages": acc.messages}));
+    }
+
+    fn publish_one(&mut self, swarm: &mut Swarm<Behaviour>, cmd: &Value, acc: &mut PublishAcc) -> Result<(), String> {
+        let topic = gossipsub::IdentTopic::new(str_field(cmd, "topic")?);
+        let size = u64_field(cmd, "size", 100) as usize;
+        let content_topic = cmd.get("content_topic").and_then(Value::as_str).unwrap_or(DEFAULT_CONTENT_TOPIC);
+        let payload = random_bytes(size);
+        let data = match self.mode {
+            Mode::Libp2p => payload.clone(),
+            Mode::Waku => {
+                // Distinct timestamps keep ids unique even for identical payloads.
+                self.timestamp_seq += 1;
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+                encode_waku_message(&payload, content_topic, now + self.timestamp_seq)
+            }
+        };
+        let sha = hex::encode(Sha256::digest(&data));
+        match swarm.behaviour_mut().gossipsub.publish(topic, data.clone()) {
+            Ok(mid) => {
+                acc.ok += 1;
+                acc.messages.push(json!({"msg_id": hex::encode(&mid.0), "sha256": sha,
+                                         "data_hex": hex::encode(&data), "payload_hex": hex::encode(&payload)}));
+            }
+            Err(e) => {
+                acc.failed += 1;
+                acc.errors.push(e.to_string());
+            }
+        }
         Ok(())
     }
 
@@ -345,7 +404,9 @@ impl State {
         json!({"connections": swarm.network_info().connection_counters().num_established(),
                "connected": swarm.connected_peers().map(|p| p.to_string()).collect::<Vec<_>>(),
                "gossipsub_peers": peers, "mesh": mesh, "received": self.received,
-               "published": self.published, "publish_failed": self.publish_failed})
+               "published": self.published, "publish_failed": self.publish_failed,
+               // rust-libp2p reports neither invalid nor duplicate messages without its metrics feature.
+               "rejected": Value::Null, "duplicates": Value::Null, "dropped_rpcs": self.dropped})
     }
 
     /// Answers every waiter whose condition holds or whose deadline passed.
@@ -415,6 +476,12 @@ impl State {
                     "sha256": hex::encode(Sha256::digest(&message.data)), "source": message.source.map(|p| p.to_string()), "seqno": message.sequence_number,
                     "size": message.data.len(), "data_hex": hex::encode(&message.data)}));
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer { peer_id, failed_messages })) => {
+                // Messages gossipsub gave up on because this peer's send queue was full or timed out.
+                let n = failed_messages.total_queue_full() + failed_messages.timeout;
+                self.dropped += n as u64;
+                emit(&self.out, json!({"event": "slow_peer", "peer_id": peer_id.to_string(), "dropped": n}));
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 self.identified.insert(peer_id, info);
             }
@@ -481,8 +548,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "versions": {"libp2p": "0.56", "peer": env!("CARGO_PKG_VERSION")},
         "config": {"mode": if mode == Mode::Waku { "waku" } else { "libp2p" }}}));
 
+    let (internal, mut internal_rx) = mpsc::unbounded_channel::<Paced>();
     let mut state = State { mode, out, control, waiters: Vec::new(), identified: HashMap::new(),
-        received: 0, published: 0, publish_failed: 0, timestamp_seq: 0 };
+        received: 0, published: 0, publish_failed: 0, dropped: 0, timestamp_seq: 0, internal, paced: HashMap::new() };
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -496,6 +564,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 _ => break, // stdin closed: exit
             },
             event = swarm.select_next_some() => state.on_event(&mut swarm, event),
+            Some(p) = internal_rx.recv() => state.on_paced(&mut swarm, p),
             _ = tick.tick() => state.check_waiters(&mut swarm),
         }
     }
