@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: setup run test lint typecheck interop-js interop-js-waku bench-relay bench-store clean
+.PHONY: setup run test lint typecheck interop interop-js interop-js-waku bench-relay bench-store clean
 
 $(STAMP): pyproject.toml setup.py $(PROTOS) scripts/install-system-deps.sh
 	./scripts/install-system-deps.sh
@@ -34,6 +34,12 @@ interop-js-waku:
 
 test: setup lint typecheck interop-js interop-js-waku
 	$(BIN)/pytest -q
+
+# The cross-implementation harness (issue 4, in progress; not yet part of `make test`).
+interop: setup
+	bash interop/peers/go/build.sh
+	$(BIN)/python interop/runner.py --peer go
+	$(BIN)/pytest -q -p no:cacheprovider interop/tests/test_go.py
 
 bench-relay: setup
 	@$(BIN)/python benchmarks/relay_bench.py $(ARGS)
