@@ -6,11 +6,11 @@ every one delivered exactly once with the same sha256 message id on both sides. 
 runs the Rust peer with gossipsub's library defaults (signed messages, /meshsub/1.1.0) and checks
 that our relay refuses its messages and counts the refusals.
 
-The peer is built by interop/peers/rust/build.sh (cargo, crates.io; a no-op when cached). Without
+interop/tests/conftest.py puts the repository root on sys.path (for tests.interop.conftest's
+JSON-lines driver). The peer is built by interop/peers/rust/build.sh (cargo, crates.io; a no-op when cached). Without
 cargo the tests skip, except under CI=true, where a missing toolchain is a failure.
 """
 
-# ruff: noqa: E402  (tests.interop.conftest is imported after putting the repository root on sys.path)
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,10 +32,6 @@ from libp2p.network.stream.exceptions import StreamEOF
 from libp2p.network.stream.net_stream import NetStream
 from libp2p.peer.id import ID
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # pytest puts interop/tests/ on sys.path, not the repository root
-    sys.path.insert(0, str(ROOT))
-
 from tests.interop.conftest import JsPeer
 from w3msg_libp2p.core.codec import decode_message, encode_message
 from w3msg_libp2p.core.message import Envelope, WakuMessage
@@ -46,6 +41,8 @@ from w3msg_libp2p.protocols.inbox import Subscription
 from w3msg_libp2p.protocols.relay.params import WAKU_RELAY_PROTOCOL
 
 pytestmark = pytest.mark.interop
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BUILD_SCRIPT = ROOT / "interop" / "peers" / "rust" / "build.sh"
 ECHO_PROTOCOL = "/w3msg/echo/1.0.0"
