@@ -38,8 +38,10 @@ test: setup lint typecheck interop-js interop-js-waku
 # The cross-implementation harness (issue 4, in progress; not yet part of `make test`).
 interop: setup
 	bash interop/peers/go/build.sh
+	bash interop/peers/rust/build.sh
 	$(BIN)/python interop/runner.py --peer go
-	$(BIN)/pytest -q -p no:cacheprovider interop/tests/test_go.py
+	$(BIN)/python interop/runner.py --peer rust
+	$(BIN)/pytest -q -p no:cacheprovider interop/tests/test_go.py interop/tests/test_rust.py
 
 bench-relay: setup
 	@$(BIN)/python benchmarks/relay_bench.py $(ARGS)

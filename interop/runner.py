@@ -58,7 +58,10 @@ class PeerKind:
         return [str(self.binary), "--mode", mode]
 
 
-PEERS = {"go": PeerKind(ROOT / "interop/peers/go/build.sh", CACHE / "go/peer")}
+PEERS = {
+    "go": PeerKind(ROOT / "interop/peers/go/build.sh", CACHE / "go/peer"),
+    "rust": PeerKind(ROOT / "interop/peers/rust/build.sh", CACHE / "rust/bin/rust-peer"),
+}
 
 
 class PeerError(Exception):

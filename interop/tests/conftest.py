@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # pytest puts interop/tests/ on sys.path, not the repository root
     sys.path.insert(0, str(ROOT))
 
-TOOLCHAINS = {"go": "go"}  # peer kind -> the command its build script needs
+TOOLCHAINS = {"go": "go", "rust": "cargo"}  # peer kind -> the command its build script needs
 
 
 def build_or_skip(kind: str) -> float:
