@@ -32,6 +32,7 @@ from ..core.ratelimit import PeerRateLimiter, RateLimit
 
 log = logging.getLogger(__name__)
 
+# What py-libp2p raises when a stream or its connection goes away under us.
 STREAM_GONE = (IOException, MuxedStreamError, MuxedConnError, trio.BrokenResourceError, trio.ClosedResourceError)
 DEFAULT_TIMEOUT = 10.0
 IDLE_STREAM_TIMEOUT = 600.0  # an opened stream may wait this long for its request to start
@@ -143,7 +144,7 @@ class RequestResponseServer:
                 await write_frame(stream, await self.respond(peer, request))
         except trio.TooSlowError:
             self.stats.refusals["timeout"] += 1
-            await _reset(stream)
+            await reset_quietly(stream)
             return
         except STREAM_GONE as exc:
             self.stats.refusals["stream_error"] += 1
@@ -190,11 +191,11 @@ class OneWayServer:
         except RemoteProtocolError as exc:
             self.stats.refusals[f"status_{exc.status_code}"] += 1
             log.debug("%s: refused push from %s: %s", self.protocol_ids[0], peer, exc)
-            await _reset(stream)
+            await reset_quietly(stream)
             return
         except trio.TooSlowError:
             self.stats.refusals["timeout"] += 1
-            await _reset(stream)
+            await reset_quietly(stream)
             return
         except STREAM_GONE:
             self.stats.refusals["stream_error"] += 1
@@ -294,6 +295,6 @@ async def _close(stream: INetStream) -> None:
         await stream.close()
 
 
-async def _reset(stream: INetStream) -> None:
+async def reset_quietly(stream: INetStream) -> None:
     with contextlib.suppress(*STREAM_GONE):
         await stream.reset()

@@ -9,7 +9,6 @@ bound) and local publishers wait; nothing is dropped silently.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,13 +18,12 @@ from typing import Any
 import trio
 from libp2p.abc import IHost, INetConn, INetStream
 from libp2p.custom_types import TProtocol
-from libp2p.io.exceptions import IOException
 from libp2p.peer.id import ID
-from libp2p.stream_muxer.exceptions import MuxedConnError, MuxedStreamError
 
 from ...core.errors import PublishError, RemoteProtocolError
 from ...core.framing import FrameDecoder, encode_uvarint
 from ...net.notifee import ConnectionEvents
+from ...net.reqresp import STREAM_GONE, reset_quietly
 from .codec import decode_rpc
 from .events import Deliver, DisconnectPeer
 from .params import RELAY_PROTOCOLS
@@ -39,8 +37,6 @@ READER_PAUSE_LIMIT = 1.0  # seconds a reader waits for a congested peer before r
 NEW_STREAM_TIMEOUT = 10.0
 REOPEN_DELAY = 1.0
 OPEN_ATTEMPTS = 3
-# What py-libp2p raises when a stream or its connection goes away under us.
-STREAM_GONE = (IOException, MuxedStreamError, MuxedConnError, trio.BrokenResourceError, trio.ClosedResourceError)
 BACKLOG_POLL = 0.002
 
 
@@ -222,13 +218,13 @@ class RelayService:
         except RemoteProtocolError as exc:  # oversized frame: the stream cannot be resynchronised
             log.debug("relay: %s sent an oversized frame: %s", peer, exc)
             self._count_error("oversized_rpc")
-            await _reset(stream)
+            await reset_quietly(stream)
         except STREAM_GONE as exc:
             log.debug("relay: inbound stream from %s ended: %s", peer, exc)
         except Exception:  # a bug of ours: say so loudly, but do not take the connection down
             log.exception("relay: internal error reading from %s", peer)
             self._count_error("internal_error")
-            await _reset(stream)
+            await reset_quietly(stream)
 
     async def _pause_reading(self) -> None:
         """Back-pressure towards the sender (TCP window) while our queues are full, bounded so
@@ -298,10 +294,3 @@ class RelayService:
         self._flush()
         return msg_id
 
-    def connected_peers(self) -> list[str]:
-        return list(self.router.peers)
-
-
-async def _reset(stream: INetStream) -> None:
-    with contextlib.suppress(Exception):  # the stream may already be gone
-        await stream.reset()

@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -34,7 +34,6 @@ class RelayStats:
     delivered_to_subscribers: int = 0
     subscriber_drops: int = 0
     tracer_errors: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class WakuRelay:
