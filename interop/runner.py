@@ -12,9 +12,7 @@ processes; results go to interop/.cache/results.json and a matrix is printed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
-import itertools
 import json
 import os
 import secrets
@@ -22,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ from w3msg_libp2p.core.codec import encode_message
 from w3msg_libp2p.core.message import WakuMessage
 from w3msg_libp2p.node.config import NodeConfig
 from w3msg_libp2p.node.node import Node, open_node
+from w3msg_libp2p.testing.peer_process import PeerError, PeerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "interop" / ".cache"
@@ -64,10 +63,6 @@ PEERS = {
 }
 
 
-class PeerError(Exception):
-    """A peer answered with an error, died, or did not answer in time."""
-
-
 def build_peer(kind: str) -> float:
     """Run the peer's build script; returns its wall time. Raises PeerError when it fails."""
     start = time.monotonic()
@@ -77,99 +72,13 @@ def build_peer(kind: str) -> float:
     return time.monotonic() - start
 
 
-class PeerProcess:
-    """One peer subprocess speaking the JSON-lines protocol (interop/peers/js/README.md)."""
-
-    def __init__(self, process: trio.Process, log_path: Path) -> None:
-        self.process = process
-        self.log_path = log_path
-        self.ready: dict[str, Any] = {}
-        self.messages: list[dict[str, Any]] = []
-        self.rejected: list[dict[str, Any]] = []
-        self._replies: dict[int, dict[str, Any]] = {}
-        self._changed = trio.Event()
-        self._ids = itertools.count(1)
-        self._eof = False
-
-    @property
-    def peer_id(self) -> str:
-        return str(self.ready["peer_id"])
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def read_loop(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.process.stdout is not None
-        buf = b""
-        task_status.started()
-        try:
-            while data := await self.process.stdout.receive_some(1 << 16):
-                *lines, buf = (buf + data).split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        self._dispatch(json.loads(line))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
-        finally:
-            self._eof = True
-            self._notify()
-
-    def _dispatch(self, obj: dict[str, Any]) -> None:
-        if obj.get("re") is not None:
-            self._replies[obj["re"]] = obj
-        elif obj.get("event") == "ready":
-            self.ready = obj
-        elif obj.get("event") == "message":
-            self.messages.append(obj)
-        elif obj.get("event") == "rejected":
-            self.rejected.append(obj)
-        self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        with trio.move_on_after(timeout):
-            while not predicate():
-                if self._eof:
-                    raise PeerError(f"peer exited while waiting for {what}\n{self.log_tail()}")
-                await self._changed.wait()
-            return
-        raise PeerError(f"peer: no {what} within {timeout} s\n{self.log_tail()}")
-
-    async def command(self, cmd: str, timeout: float = REPLY_TIMEOUT, **fields: Any) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        cmd_id = next(self._ids)
-        await self.process.stdin.send_all((json.dumps({"id": cmd_id, "cmd": cmd, **fields}) + "\n").encode())
-        await self.wait_until(lambda: cmd_id in self._replies, timeout, f"reply to {cmd}")
-        reply = self._replies.pop(cmd_id)
-        if reply.get("event") == "error":
-            raise PeerError(f"peer: {cmd} failed: {reply.get('error')}")
-        return reply
-
-    async def stop(self) -> None:
-        """Close stdin (the peer exits by itself), then kill it if it lingers."""
-        with trio.CancelScope(shield=True):
-            if self.process.stdin is not None:
-                with contextlib.suppress(trio.BrokenResourceError):  # already exited
-                    await self.process.stdin.aclose()
-            with trio.move_on_after(5):
-                await self.process.wait()
-            if self.process.returncode is None:
-                self.process.kill()
-                await self.process.wait()
-
-
 @asynccontextmanager
 async def peer_process(kind: str, mode: str, log_path: Path) -> AsyncIterator[PeerProcess]:
     with log_path.open("wb") as log:
         process = await trio.lowlevel.open_process(
             PEERS[kind].argv(mode), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
     peer = PeerProcess(process, log_path)
+    peer.reply_timeout = REPLY_TIMEOUT  # scenarios publish thousands of messages per command
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(peer.read_loop)

