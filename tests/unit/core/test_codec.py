@@ -4,20 +4,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.strategies import waku_messages
 from w3msg_libp2p.core.codec import MAX_WAKU_MESSAGE_BYTES, decode_message, encode_message
 from w3msg_libp2p.core.errors import RemoteProtocolError
 from w3msg_libp2p.core.message import WakuMessage
 
-messages = st.builds(
-    WakuMessage,
-    payload=st.binary(max_size=512),
-    content_topic=st.text(max_size=40),
-    version=st.none() | st.integers(0, 2**32 - 1),
-    timestamp=st.none() | st.integers(-(2**63), 2**63 - 1),
-    meta=st.none() | st.binary(max_size=64),
-    rate_limit_proof=st.none() | st.binary(max_size=64),
-    ephemeral=st.none() | st.booleans(),
-)
+messages = waku_messages
 
 
 @given(messages)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.strategies import waku_messages
 from w3msg_libp2p.core.errors import RemoteProtocolError
 from w3msg_libp2p.core.message import WakuMessage
 from w3msg_libp2p.protocols.filter.codec import (
@@ -30,15 +31,7 @@ requests = st.builds(
 )
 responses = st.builds(SubscribeResponse, request_id=text, status_code=st.integers(0, 2**32 - 1),
                       status_desc=st.none() | text)
-messages = st.builds(
-    WakuMessage,
-    payload=st.binary(max_size=256),
-    content_topic=text,
-    version=st.none() | st.integers(0, 2**32 - 1),
-    timestamp=st.none() | st.integers(-(2**63), 2**63 - 1),
-    meta=st.none() | st.binary(max_size=64),
-    ephemeral=st.none() | st.booleans(),
-)
+messages = waku_messages
 pushes = st.builds(MessagePush, message=messages, pubsub_topic=st.none() | text)
 
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.strategies import waku_messages
 from w3msg_libp2p.core.codec import MAX_WAKU_MESSAGE_BYTES, encode_message
 from w3msg_libp2p.core.errors import LocalProtocolError, RemoteProtocolError
 from w3msg_libp2p.core.framing import encode_uvarint
@@ -19,16 +20,7 @@ from w3msg_libp2p.protocols.lightpush.rpc import (
     PushRpc,
 )
 
-messages = st.builds(
-    WakuMessage,
-    payload=st.binary(max_size=256),
-    content_topic=st.text(max_size=40),
-    version=st.none() | st.integers(0, 2**32 - 1),
-    timestamp=st.none() | st.integers(-(2**63), 2**63 - 1),
-    meta=st.none() | st.binary(max_size=64),
-    rate_limit_proof=st.none() | st.binary(max_size=64),
-    ephemeral=st.none() | st.booleans(),
-)
+messages = waku_messages
 texts = st.text(max_size=60)
 uint32 = st.integers(0, 2**32 - 1)
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.strategies import INT64, waku_messages
 from w3msg_libp2p.core.codec import encode_message
 from w3msg_libp2p.core.errors import LocalProtocolError, RemoteProtocolError
 from w3msg_libp2p.core.message import WakuMessage
@@ -18,17 +19,7 @@ from w3msg_libp2p.protocols.store.codec import (
 )
 from w3msg_libp2p.protocols.store.rpc import StoreEntry, StoreQuery, StoreResponse
 
-INT64 = st.integers(-(2**63), 2**63 - 1)
-messages = st.builds(
-    WakuMessage,
-    payload=st.binary(max_size=256),
-    content_topic=st.text(max_size=40),
-    version=st.none() | st.integers(0, 2**32 - 1),
-    timestamp=st.none() | INT64,
-    meta=st.none() | st.binary(max_size=64),
-    rate_limit_proof=st.none() | st.binary(max_size=64),
-    ephemeral=st.none() | st.booleans(),
-)
+messages = waku_messages
 queries = st.builds(
     StoreQuery,
     request_id=st.text(max_size=40),
