@@ -39,6 +39,7 @@ from w3msg_libp2p.node.config import NodeConfig
 from w3msg_libp2p.node.node import Node, open_node
 from w3msg_libp2p.protocols.inbox import Subscription
 from w3msg_libp2p.protocols.relay.params import WAKU_RELAY_PROTOCOL
+from w3msg_libp2p.testing.peer_process import peer_launcher
 
 pytestmark = pytest.mark.interop
 
@@ -89,27 +90,12 @@ def rust_binary() -> Path:
 @pytest.fixture
 async def rust_peers(rust_binary: Path, tmp_path: Path) -> AsyncIterator[StartPeer]:
     """A function starting Rust peers (``--mode`` flags as arguments); all are killed on teardown."""
-    started: list[RustPeer] = []
-    async with trio.open_nursery() as nursery:
+    async with peer_launcher(RustPeer, tmp_path, "rust-peer") as launch:
 
         async def start(*flags: str) -> RustPeer:
-            log_path = tmp_path / f"rust-peer-{len(started)}.log"
-            with log_path.open("wb") as log:
-                process = await trio.lowlevel.open_process(
-                    [str(rust_binary), *flags], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                )
-            peer = RustPeer(process, log_path)
-            started.append(peer)
-            await nursery.start(peer.read_loop)
-            await peer.wait_until(lambda: bool(peer.ready), 30.0, "ready line")
-            return peer
+            return await launch(str(rust_binary), *flags)
 
-        try:
-            yield start
-        finally:
-            for peer in started:
-                await peer.stop()
-            nursery.cancel_scope.cancel()
+        yield start
 
 
 async def echo_handler(stream: INetStream) -> None:

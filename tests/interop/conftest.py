@@ -7,14 +7,12 @@ them the tests skip, except under CI=true, where a missing toolchain is a failur
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import trio
 
-from w3msg_libp2p.testing.peer_process import PeerError, PeerProcess
+from w3msg_libp2p.testing.peer_process import PeerError, PeerProcess, peer_launcher
 
 ROOT = Path(__file__).resolve().parents[2]
 JS_DIR = ROOT / "interop" / "peers" / "js"
@@ -59,26 +57,10 @@ StartPeer = Callable[..., Awaitable[JsPeer]]
 @pytest.fixture
 async def js_peers(js_toolchain: Path, tmp_path: Path) -> AsyncIterator[StartPeer]:
     """A function starting JS peers (extra CLI flags as arguments); every one is killed on teardown."""
-    started: list[JsPeer] = []
-    async with trio.open_nursery() as nursery:
+    env = {**os.environ, "DEBUG": os.environ.get("W3MSG_JS_DEBUG", "")}
+    async with peer_launcher(JsPeer, tmp_path, "js-peer", cwd=JS_DIR, env=env) as launch:
 
         async def start(*flags: str) -> JsPeer:
-            log_path = tmp_path / f"js-peer-{len(started)}.log"
-            env = {**os.environ, "DEBUG": os.environ.get("W3MSG_JS_DEBUG", "")}
-            with log_path.open("wb") as log:
-                process = await trio.lowlevel.open_process(
-                    [str(js_toolchain), str(PEER_SCRIPT), *flags], cwd=JS_DIR, env=env,
-                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                )
-            peer = JsPeer(process, log_path)
-            started.append(peer)
-            await nursery.start(peer.read_loop)
-            await peer.wait_until(lambda: bool(peer.ready), 30.0, "ready line")
-            return peer
+            return await launch(str(js_toolchain), str(PEER_SCRIPT), *flags)
 
-        try:
-            yield start
-        finally:
-            for peer in started:
-                await peer.stop()
-            nursery.cancel_scope.cancel()
+        yield start

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-from collections.abc import Callable
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -116,3 +118,34 @@ class PeerProcess:
             if self.process.returncode is None:
                 self.process.kill()
                 await self.process.wait()
+
+
+P = TypeVar("P", bound=PeerProcess)
+
+
+@asynccontextmanager
+async def peer_launcher(make: Callable[[trio.Process, Path], P], log_dir: Path, name: str, *,
+                        cwd: Path | None = None, env: dict[str, str] | None = None,
+                        ready_timeout: float = 30.0) -> AsyncIterator[Callable[..., Awaitable[P]]]:
+    """A function starting peer processes (its arguments are the argv), each returned once its
+    ready line arrived; every one is stopped when the block ends."""
+    started: list[P] = []
+    async with trio.open_nursery() as nursery:
+
+        async def launch(*argv: str) -> P:
+            log_path = log_dir / f"{name}-{len(started)}.log"
+            with log_path.open("wb") as log:
+                process = await trio.lowlevel.open_process(
+                    list(argv), cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+            peer = make(process, log_path)
+            started.append(peer)
+            await nursery.start(peer.read_loop)
+            await peer.wait_until(lambda: bool(peer.ready), ready_timeout, "ready line")
+            return peer
+
+        try:
+            yield launch
+        finally:
+            for peer in started:
+                await peer.stop()
+            nursery.cancel_scope.cancel()
