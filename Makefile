@@ -20,7 +20,7 @@ run: setup
 	$(BIN)/w3msg-node run $(ARGS)
 
 lint: setup
-	$(BIN)/ruff check w3msg_libp2p tests benchmarks setup.py
+	$(BIN)/ruff check w3msg_libp2p tests benchmarks interop setup.py
 	$(BIN)/lint-imports
 
 typecheck: setup

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from interop.runner import Result, load_scenarios, run_one
+from interop.harness.run import Result, run_one
+from interop.runner import load_scenarios
 
 pytestmark = pytest.mark.interop
 
