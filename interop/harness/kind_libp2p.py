@@ -15,8 +15,9 @@ from w3msg_libp2p.testing.peer_process import PeerError
 TOPIC = "/waku/2/rs/1/0"
 
 
-async def connect_pair(a: Party, b: Party, figures: dict[str, Any]) -> None:
-    figures["dial"] = await a.dial(b.addr)
+async def connect_pair(a: Party, b: Party, figures: dict[str, Any], transport: str = "tcp") -> None:
+    """``a`` dials ``b`` over ``transport`` (tcp | ws); the test-plans timings go to figures["dial"]."""
+    figures["dial"] = await a.dial(b.address(transport))
     # the test-plans line a dialer prints
     print(json.dumps(figures["dial"]), flush=True)
 
@@ -24,7 +25,7 @@ async def connect_pair(a: Party, b: Party, figures: dict[str, Any]) -> None:
 @scenario("connect")
 async def connect(run: Run) -> bool:
     a, b, params, figures = run.a, run.b, run.params, run.figures
-    await connect_pair(a, b, figures)
+    await connect_pair(a, b, figures, str(params.get("transport", "tcp")))
     a_knows, b_knows = await a.protocols_of(b.peer_id), await b.protocols_of(a.peer_id)
     figures["dialer_learnt"], figures["listener_learnt"] = a_knows, b_knows
     want = set(params.get("protocols", [str(PING)]))
@@ -37,7 +38,7 @@ async def connect(run: Run) -> bool:
 @scenario("echo")
 async def echo(run: Run) -> bool:
     a, b, params, figures = run.a, run.b, run.params, run.figures
-    await connect_pair(a, b, figures)
+    await connect_pair(a, b, figures, str(params.get("transport", "tcp")))
     size = int(params["size"])
     figures["dialer_echo"] = await a.echo(b.peer_id, size)
     figures["listener_echo"] = await b.echo(a.peer_id, size)
@@ -65,7 +66,7 @@ async def gossipsub(run: Run) -> bool:
     topic = str(params.get("topic", TOPIC))
     await a.subscribe(topic)
     await b.subscribe(topic)
-    await connect_pair(a, b, figures)
+    await connect_pair(a, b, figures, str(params.get("transport", "tcp")))
     mesh_timeout = float(params.get("mesh_timeout_s", 15))
     try:
         await a.wait_mesh(topic, b.peer_id, mesh_timeout)

@@ -73,7 +73,10 @@ class PeerParty:
     def __init__(self, peer: PeerProcess) -> None:
         self.peer = peer
         self.peer_id = peer.peer_id
-        self.addr = str(peer.ready["multiaddrs"][0])
+
+    def address(self, transport: str = "tcp") -> str:
+        """The peer's listen address for ``transport`` (tcp | ws)."""
+        return self.peer.multiaddr(transport)
 
     async def dial(self, addr: str) -> dict[str, Any]:
         reply = await self.peer.command("dial", multiaddr=addr)
@@ -117,9 +120,15 @@ class NodeParty:
         self.node = node
         self.nursery = nursery
         self.peer_id = node.peer_id
-        self.addr = node.listen_addrs()[0]
         self._received: set[str] = set()
         node.host.set_stream_handler(ECHO, _serve_echo)
+
+    def address(self, transport: str = "tcp") -> str:
+        """Our listen address for ``transport`` (tcp | ws)."""
+        for addr in self.node.listen_addrs():
+            if ("/ws/" in addr) == (transport == "ws"):
+                return addr
+        raise PeerError(f"our node has no {transport} address: {self.node.listen_addrs()}")
 
     async def dial(self, addr: str) -> dict[str, Any]:
         start = time.monotonic()
@@ -224,8 +233,9 @@ async def node_party(workdir: Path, mapping: dict[str, Any] | None = None,
     """Our node on 127.0.0.1, relay on shard 0. ``mapping`` is config as in a TOML file (a scenario's
     ``node`` object); REST and the services stay off unless it names them. ``overrides`` replace fields."""
     mapping = dict(mapping or {})
-    base = NodeConfig.from_mapping({"data_dir": str(workdir), "listen": ["/ip4/127.0.0.1/tcp/0"], "shards": [0],
-                                    **mapping}, source="scenario node")
+    listen = ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws"]
+    base = NodeConfig.from_mapping({"data_dir": str(workdir), "listen": listen, "shards": [0], **mapping},
+                                   source="scenario node")
     off = {name: None for name in SERVICES_OFF if name not in mapping}
     async with open_node(base.with_overrides(**off, **overrides)) as node, trio.open_nursery() as nursery:
         yield NodeParty(node, nursery)
