@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..core.framing import FrameDecoder, frame
 from ..protocols.relay.codec import decode_rpc
@@ -28,9 +29,11 @@ class RouterNet:
         # Links where frames are dropped (to simulate loss) or rewritten (to inject bad input).
         self.tamper: dict[tuple[str, str], Callable[[bytes], bytes | None]] = {}
 
-    def add(self, name: str, validator: Validator | None = None, params: GossipParams | None = None) -> GossipRouter:
+    def add(self, name: str, validator: Validator | None = None, params: GossipParams | None = None,
+            **router_options: Any) -> GossipRouter:
+        """A router named ``name``; ``router_options`` go to GossipRouter (signature policy, ids...)."""
         router = GossipRouter(params or self.params, rng=random.Random(self.rng.random()),
-                              default_validator=validator)
+                              default_validator=validator, **router_options)
         self.routers[name] = router
         self.delivered[name] = []
         self.events[name] = []

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ...core.errors import PublishError
+from ...core.errors import ConfigError, PublishError
 from . import codec
 from .caches import MessageCache, SeenCache
 from .control import handle_control
@@ -33,6 +33,7 @@ from .rpc import (
     Verdict,
 )
 from .score import PeerScore
+from .signing import Author, SignaturePolicy, signature_problem
 
 PeerId = str
 Validator = Callable[[str, bytes], Verdict]
@@ -42,8 +43,6 @@ MessageIdFn = Callable[[PubMessage], bytes]
 def waku_message_id(msg: PubMessage) -> bytes:
     """Waku relay message id: sha256 of the serialized WakuMessage (the pubsub data)."""
     return hashlib.sha256(msg.data).digest()
-
-
 
 
 @dataclass(slots=True)
@@ -79,11 +78,17 @@ class GossipRouter:
         rng: random.Random,
         message_id: MessageIdFn = waku_message_id,
         default_validator: Validator | None = None,
+        signature_policy: SignaturePolicy = SignaturePolicy.STRICT_NO_SIGN,
+        author: Author | None = None,
     ) -> None:
         params.validate()
+        if (signature_policy is SignaturePolicy.STRICT_SIGN) != (author is not None):
+            raise ConfigError("StrictSign needs an author (our key) to sign with; StrictNoSign must not have one")
         self.params = params
         self.rng = rng
         self.message_id = message_id
+        self.signature_policy = signature_policy
+        self.author = author
         self.default_validator = default_validator
         self.validators: dict[str, Validator] = {}
         self.peers: dict[PeerId, PeerState] = {}
@@ -228,7 +233,7 @@ class GossipRouter:
             self.score.near_first_delivery(peer, topic)
             return
         self.promises.pop(msg_id, None)
-        verdict = self._validate(msg)
+        verdict = self._check_authorship(msg) or self._validate(msg)
         if verdict.result is not ValidationResult.ACCEPT:
             self._refuse(peer, topic, verdict)
             return
@@ -248,9 +253,16 @@ class GossipRouter:
         else:
             self.drop(f"ignored:{verdict.reason}")
 
-    def _validate(self, msg: PubMessage) -> Verdict:
-        if not msg.is_anonymous:
+    def _check_authorship(self, msg: PubMessage) -> Verdict | None:
+        """A REJECT verdict if ``msg`` breaks our signature policy, else None."""
+        if self.signature_policy is SignaturePolicy.STRICT_NO_SIGN:
+            if msg.is_anonymous:
+                return None
             return Verdict(ValidationResult.REJECT, "signed_message_under_strict_no_sign")
+        problem = signature_problem(msg)
+        return None if problem is None else Verdict(ValidationResult.REJECT, problem)
+
+    def _validate(self, msg: PubMessage) -> Verdict:
         if len(msg.data) > self.params.max_message_size:
             return Verdict(ValidationResult.REJECT, "message_too_large")
         validator = self.validators.get(msg.topic, self.default_validator)
@@ -337,7 +349,7 @@ class GossipRouter:
         """Queue a message of our own; returns its id. Raises PublishError if it cannot go out."""
         if len(data) > self.params.max_message_size:
             raise PublishError(f"message of {len(data)} bytes exceeds {self.params.max_message_size}")
-        msg = PubMessage(topic, data)
+        msg = PubMessage(topic, data) if self.author is None else self.author.author(topic, data)
         msg_id = self.message_id(msg)
         if msg_id in self.seen:
             raise PublishError("duplicate: this message was already published or received")

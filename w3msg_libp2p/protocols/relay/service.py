@@ -56,8 +56,10 @@ class RelayService:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         local_backlog: Callable[[], bool] = lambda: False,
+        protocols: tuple[str, ...] = RELAY_PROTOCOLS,
     ) -> None:
         self.host = host
+        self.protocols = tuple(TProtocol(p) for p in protocols)  # in order of preference
         self.router = router
         self.on_deliver = on_deliver
         self.monotonic = monotonic
@@ -73,8 +75,8 @@ class RelayService:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            for proto in RELAY_PROTOCOLS:
-                self.host.set_stream_handler(TProtocol(proto), self._handle_inbound)
+            for proto in self.protocols:
+                self.host.set_stream_handler(proto, self._handle_inbound)
             notifee = ConnectionEvents(self.on_connected, self.on_disconnected)
             network = self.host.get_network()
             network.register_notifee(notifee)
@@ -132,7 +134,7 @@ class RelayService:
         for attempt in range(OPEN_ATTEMPTS):
             try:
                 with trio.fail_after(NEW_STREAM_TIMEOUT):
-                    return await self.host.new_stream(peer_id, [TProtocol(p) for p in RELAY_PROTOCOLS])
+                    return await self.host.new_stream(peer_id, list(self.protocols))
             except Exception as exc:  # dial/negotiation failures come in many py-libp2p types
                 log.debug("relay: no relay stream to %s (attempt %d): %s", peer_id, attempt + 1, exc)
                 self._count_error("outbound_stream_failed")
@@ -146,7 +148,7 @@ class RelayService:
             protocols = set(self.host.get_peerstore().get_protocols(peer_id))
         except Exception:  # no identify record yet: give it the benefit of the doubt
             return True
-        return not protocols or bool(protocols & set(RELAY_PROTOCOLS))
+        return not protocols or bool(protocols & set(self.protocols))
 
     def _reopen_later(self, peer: str, link: _PeerLink) -> None:
         """The stream died but the connection may not have: try a fresh stream shortly."""
@@ -170,7 +172,7 @@ class RelayService:
         muxed = stream.muxed_conn
         remote = muxed.get_remote_address() if hasattr(muxed, "get_remote_address") else None
         ips = frozenset({remote[0]}) if remote else frozenset()
-        protocol = str(stream.get_protocol() or RELAY_PROTOCOLS[0])
+        protocol = str(stream.get_protocol() or self.protocols[0])
         outbound = bool(getattr(muxed, "is_initiator", False))
         self.router.add_peer(peer, protocol, outbound=outbound, now=self.monotonic(), ips=ips)
         self._flush()
