@@ -20,6 +20,7 @@ from w3msg_libp2p.core.codec import encode_message
 from w3msg_libp2p.core.message import WakuMessage
 from w3msg_libp2p.node.config import NodeConfig
 from w3msg_libp2p.node.node import Node, open_node
+from w3msg_libp2p.protocols.relay.pubsub import Gossipsub
 from w3msg_libp2p.testing.peer_process import PeerError, PeerProcess
 
 ECHO = TProtocol("/w3msg/echo/1.0.0")
@@ -224,19 +225,71 @@ class NodeParty:
                 "connected_peers": self.node.connected_peer_ids()}
 
 
-Party = PeerParty | NodeParty
+Party = PeerParty | NodeParty  # NodePubsubParty is a NodeParty
+
+
+class NodePubsubParty(NodeParty):
+    """Our node running plain libp2p gossipsub (StrictSign, from+seqno ids, /meshsub) instead of
+    Waku relay: raw random data, as the other implementations publish with their library defaults."""
+
+    def __init__(self, node: Node, nursery: trio.Nursery, pubsub: Gossipsub) -> None:
+        super().__init__(node, nursery)
+        self.pubsub = pubsub
+
+    async def subscribe(self, topic: str) -> None:
+        self.pubsub.subscribe(topic)
+        await self.nursery.start(self._collect_raw, topic)
+
+    async def _collect_raw(self, topic: str, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        with self.pubsub.messages(topic, buffer=100_000) as sub:
+            task_status.started()
+            async for msg in sub:
+                self._received.add(_sha(msg.data))
+
+    async def wait_mesh(self, topic: str, peer_id: str, timeout: float) -> None:
+        with trio.move_on_after(timeout):
+            while peer_id not in self.pubsub.mesh_peers(topic):
+                await trio.sleep(0.02)
+            return
+        raise PeerError(f"{peer_id} not in our gossipsub mesh of {topic} within {timeout} s")
+
+    async def publish(self, topic: str, count: int, size: int, interval_us: int) -> tuple[list[str], list[str]]:
+        sent, errors = [], []
+        for _ in range(count):
+            data = secrets.token_bytes(size)
+            try:
+                await self.pubsub.publish(topic, data)
+                sent.append(_sha(data))
+            except Exception as exc:  # every failure is counted and reported
+                errors.append(f"{type(exc).__name__}: {exc}")
+            await trio.sleep(interval_us / 1e6)
+        return sent, errors
+
+    async def stats(self) -> dict[str, Any]:
+        stats = self.pubsub.router.stats
+        return {"relay": {"drops": dict(stats.drops), "delivered": stats.messages_delivered,
+                          "duplicates": stats.duplicates},
+                "connected_peers": self.node.connected_peer_ids()}
 
 
 @asynccontextmanager
-async def node_party(workdir: Path, mapping: dict[str, Any] | None = None,
+async def node_party(workdir: Path, mapping: dict[str, Any] | None = None, mode: str = "waku",
                      **overrides: Any) -> AsyncIterator[NodeParty]:
-    """Our node on 127.0.0.1, relay on shard 0. ``mapping`` is config as in a TOML file (a scenario's
-    ``node`` object); REST and the services stay off unless it names them. ``overrides`` replace fields."""
+    """Our node on 127.0.0.1. ``mode`` "waku": Waku relay on shard 0; "libp2p": plain gossipsub with the
+    libp2p defaults instead. ``mapping`` is config as in a TOML file (a scenario's ``node`` object);
+    REST and the services stay off unless it names them. ``overrides`` replace NodeConfig fields."""
     mapping = dict(mapping or {})
     listen = ["/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/tcp/0/ws"]
     base = NodeConfig.from_mapping({"data_dir": str(workdir), "listen": listen, "shards": [0], **mapping},
                                    source="scenario node")
-    off = {name: None for name in SERVICES_OFF if name not in mapping}
+    off: dict[str, Any] = {name: None for name in SERVICES_OFF if name not in mapping}
+    if mode == "libp2p":
+        off["relay"] = None
     async with open_node(base.with_overrides(**off, **overrides)) as node, trio.open_nursery() as nursery:
-        yield NodeParty(node, nursery)
+        if mode == "libp2p":
+            pubsub = Gossipsub(node.host)
+            await nursery.start(pubsub.run)
+            yield NodePubsubParty(node, nursery, pubsub)
+        else:
+            yield NodeParty(node, nursery)
         nursery.cancel_scope.cancel()

@@ -71,7 +71,8 @@ class Run:
             workdir = self.workdir / tag
             workdir.mkdir()
             mapping = self.spec.get("node", {}) if node is None else node
-            return await self.stack.enter_async_context(node_party(workdir, mapping, **node_overrides))
+            return await self.stack.enter_async_context(
+                node_party(workdir, mapping, mode or self.mode, **node_overrides))
         proc = await self.stack.enter_async_context(
             peer_process(kind, mode or self.mode, self.workdir / f"{tag}.log", extra))
         return PeerParty(proc)
