@@ -71,11 +71,17 @@ def _summary(r: Result) -> str:
     return ", ".join(parts)
 
 
-def print_matrix(results: list[Result]) -> None:
-    print(f"\n{'peer':<6} {'scenario':<30} {'direction':<24} {'status':<9} figures")
+def matrix_lines(results: list[Result]) -> list[str]:
+    """The matrix: one line per peer x scenario x direction, with status and figures."""
+    lines = [f"{'peer':<8} {'scenario':<32} {'direction':<24} {'status':<9} figures"]
     for r in results:
         direction = f"{r.peer}->{r.other}" if r.direction == "peer_dials" else f"{r.other}->{r.peer}"
-        print(f"{r.peer:<6} {r.scenario:<30} {direction:<24} {r.status:<9} {_summary(r)}")
+        lines.append(f"{r.peer:<8} {r.scenario:<32} {direction:<24} {r.status:<9} {_summary(r)}")
+    return lines
+
+
+def print_matrix(results: list[Result]) -> None:
+    print("\n" + "\n".join(matrix_lines(results)))
 
 
 async def run_all(scenarios: list[dict[str, Any]]) -> list[Result]:

@@ -30,6 +30,7 @@ class Kind:
 
 
 SCENARIOS: dict[str, Kind] = {}
+COMPLETED: list[Result] = []  # every result of this process, in order (the pytest session prints them)
 
 
 def scenario(kind: str, *, two_party: bool = True) -> Callable[[ScenarioFn], ScenarioFn]:
@@ -129,4 +130,5 @@ async def run_one(spec: dict[str, Any], direction: str, workdir: Path) -> Result
             exc = exc.exceptions[0]
         res.error = f"{type(exc).__name__}: {exc}"
     res.seconds = round(time.monotonic() - start, 2)
+    COMPLETED.append(res)
     return res
