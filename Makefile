@@ -35,13 +35,11 @@ interop-js-waku:
 test: setup lint typecheck interop-js interop-js-waku
 	$(BIN)/pytest -q
 
-# The cross-implementation harness (issue 4, in progress; not yet part of `make test`).
-interop: setup
-	bash interop/peers/go/build.sh
-	bash interop/peers/rust/build.sh
-	$(BIN)/python interop/runner.py --peer go
-	$(BIN)/python interop/runner.py --peer rust
-	$(BIN)/pytest -q -p no:cacheprovider interop/tests/test_go.py interop/tests/test_rust.py
+# The cross-implementation harness alone: builds the Go, Rust, JS and go-waku peers (cached in
+# interop/.cache/), runs every scenario of interop/scenarios/ (printing the matrix) and the js-libp2p
+# and js-waku tests of tests/interop/. `make test` runs all of it too.
+interop: setup interop-js interop-js-waku
+	$(BIN)/pytest -q -p no:cacheprovider interop/tests tests/interop
 
 bench-relay: setup
 	@$(BIN)/python benchmarks/relay_bench.py $(ARGS)
