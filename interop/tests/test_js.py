@@ -1,6 +1,7 @@
 """Our node against the js-libp2p 3.x peer (interop/peers/js/relay-peer.mjs): every scenario in
-interop/scenarios/ whose ``peer`` is "js", in each of its dial directions, run by the harness with fresh
-processes. The peer's dependencies (Node 22 included) come from scripts/interop-js-deps.sh (npm)."""
+interop/scenarios/ whose ``peer`` is "js" (but the mixed meshes, run by test_mesh.py), in each of its dial
+directions, run by the harness with fresh processes. The peer's dependencies (Node 22 included) come from
+scripts/interop-js-deps.sh (npm)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from interop.tests.conftest import build_or_skip
 pytestmark = pytest.mark.interop
 
 CASES = [pytest.param(s, d, id=f"{s['name']}-{s.get('other', 'node')}-{d}")
-         for s in load_scenarios("js") for d in s.get("directions", ["peer_dials", "other_dials"])]
+         for s in load_scenarios("js") if s["kind"] != "mesh"  # the mixed meshes: test_mesh.py
+         for d in s.get("directions", ["peer_dials", "other_dials"])]
 
 
 @pytest.fixture(scope="session")
