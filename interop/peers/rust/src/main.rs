@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{
-    gossipsub, identify, identity, multiaddr::Protocol, noise, ping, swarm::NetworkBehaviour,
+    gossipsub, identify, identity, multiaddr::Protocol, noise, swarm::NetworkBehaviour,
     swarm::SwarmEvent, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
 use rand::RngCore;
@@ -29,7 +29,6 @@ const DEFAULT_CONTENT_TOPIC: &str = "/w3msg/1/interop/proto";
 struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
-    ping: ping::Behaviour,
     stream: libp2p_stream::Behaviour,
 }
 
@@ -127,7 +126,6 @@ fn build_swarm(mode: Mode) -> Result<Swarm<Behaviour>, Box<dyn std::error::Error
                 identify::Config::new("ipfs/0.1.0".into(), key.public())
                     .with_agent_version(format!("w3msg-rust-peer/{}", env!("CARGO_PKG_VERSION"))),
             ),
-            ping: ping::Behaviour::new(ping::Config::new()),
             stream: libp2p_stream::Behaviour::new(),
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
@@ -223,13 +221,17 @@ async fn echo_client(mut control: libp2p_stream::Control, peer: PeerId, size: us
     Ok(json!({"ok": back == data, "bytes": back.len(), "ms": ms(start.elapsed())}))
 }
 
-async fn echo_server(mut control: libp2p_stream::Control, out: mpsc::UnboundedSender<Value>) {
-    let mut incoming = match control.accept(ECHO) {
+/// Serves `protocol` by echoing every byte until EOF: /w3msg/echo/1.0.0, and /ipfs/ping/1.0.0 too
+/// (a ping is 32 bytes echoed back). Ping is served here rather than by `ping::Behaviour`: that
+/// behaviour also pings on its own as soon as a connection opens, and its handler drops an inbound
+/// ping stream when another arrives, which cut our measured pings short between two rust peers.
+async fn echo_server(mut control: libp2p_stream::Control, protocol: StreamProtocol, out: mpsc::UnboundedSender<Value>) {
+    let mut incoming = match control.accept(protocol.clone()) {
         Ok(i) => i,
-        Err(e) => return emit(&out, json!({"event": "log", "error": format!("echo accept: {e}")})),
+        Err(e) => return emit(&out, json!({"event": "log", "error": format!("{protocol} accept: {e}")})),
     };
     while let Some((peer, stream)) = incoming.next().await {
-        let out = out.clone();
+        let (out, protocol) = (out.clone(), protocol.to_string());
         tokio::spawn(async move {
             let (mut rd, mut wr) = stream.split();
             let res = async {
@@ -238,8 +240,8 @@ async fn echo_server(mut control: libp2p_stream::Control, out: mpsc::UnboundedSe
             }
             .await;
             let ev = match res {
-                Ok(n) => json!({"event": "echo_served", "peer_id": peer.to_string(), "bytes": n}),
-                Err(e) => json!({"event": "echo_served", "peer_id": peer.to_string(), "error": e.to_string()}),
+                Ok(n) => json!({"event": "echo_served", "protocol": protocol, "peer_id": peer.to_string(), "bytes": n}),
+                Err(e) => json!({"event": "echo_served", "protocol": protocol, "peer_id": peer.to_string(), "error": e.to_string()}),
             };
             emit(&out, ev);
         });
@@ -542,7 +544,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let control = swarm.behaviour().stream.new_control();
-    tokio::spawn(echo_server(control.clone(), out.clone()));
+    tokio::spawn(echo_server(control.clone(), ECHO, out.clone()));
+    tokio::spawn(echo_server(control.clone(), PING, out.clone()));
     emit(&out, json!({"event": "ready", "peer_id": local.to_string(),
         "multiaddrs": [listen_addr.with(Protocol::P2p(local)).to_string()],
         "versions": {"libp2p": "0.56", "peer": env!("CARGO_PKG_VERSION")},
