@@ -73,6 +73,19 @@ def peer_id_bytes(serialized_key: bytes) -> bytes:
     return bytes([_SHA256, 32]) + hashlib.sha256(serialized_key).digest()
 
 
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+def peer_id_to_base58(peer_id: bytes) -> str:
+    """The text form of a binary peer id (base58btc, as every libp2p implementation prints it)."""
+    n = int.from_bytes(peer_id, "big")
+    out = ""
+    while n:
+        n, r = divmod(n, 58)
+        out = _B58[r] + out
+    return "1" * (len(peer_id) - len(peer_id.lstrip(b"\0"))) + out
+
+
 def inlined_public_key(peer_id: bytes) -> bytes | None:
     """The serialized key an identity-multihash peer id carries; None for a hashed one.
     Raises RemoteProtocolError for bytes that are not a peer id."""

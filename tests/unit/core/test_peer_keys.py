@@ -19,6 +19,7 @@ from w3msg_libp2p.core.peer_keys import (
     decode_public_key,
     inlined_public_key,
     peer_id_bytes,
+    peer_id_to_base58,
 )
 from w3msg_libp2p.pb import peer_key_pb2 as pb
 
@@ -31,6 +32,7 @@ def test_py_libp2p_keys_give_the_same_peer_id_and_verify(make: object) -> None:
     serialized = pair.public_key.serialize()
     pid = peer_id_bytes(serialized)
     assert pid == ID.from_pubkey(pair.public_key).to_bytes()
+    assert peer_id_to_base58(pid) == ID.from_pubkey(pair.public_key).to_base58()
     assert inlined_public_key(pid) == serialized
     key = decode_public_key(serialized)
     signature = pair.private_key.sign(DATA)
@@ -48,6 +50,7 @@ def test_rsa_keys_are_hashed_into_the_peer_id_and_verify_pkcs1_sha256() -> None:
     serialized = PeerPublicKey(pb.RSA, _der(private.public_key())).serialize()
     pid = peer_id_bytes(serialized)
     assert pid == b"\x12\x20" + hashlib.sha256(serialized).digest()
+    assert peer_id_to_base58(pid) == ID(pid).to_base58() and peer_id_to_base58(pid).startswith("Qm")
     assert inlined_public_key(pid) is None
     signature = private.sign(DATA, padding.PKCS1v15(), hashes.SHA256())
     key = decode_public_key(serialized)

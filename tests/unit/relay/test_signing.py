@@ -13,7 +13,7 @@ from libp2p.crypto.ed25519 import create_new_key_pair as new_ed25519
 from libp2p.crypto.secp256k1 import create_new_key_pair as new_secp256k1
 
 from w3msg_libp2p.core.errors import ConfigError
-from w3msg_libp2p.core.peer_keys import PeerPublicKey
+from w3msg_libp2p.core.peer_keys import PeerPublicKey, peer_id_to_base58
 from w3msg_libp2p.pb import peer_key_pb2 as pb
 from w3msg_libp2p.protocols.relay import codec
 from w3msg_libp2p.protocols.relay.params import GossipParams
@@ -123,3 +123,25 @@ def test_a_router_refuses_a_policy_without_the_right_author() -> None:
         GossipRouter(GossipParams(), rng=random.Random(1), author=author_of())
     with pytest.raises(ConfigError):
         SignaturePolicy.parse("sign-sometimes")
+
+
+def test_a_message_is_never_forwarded_back_to_its_author() -> None:
+    """go-libp2p-pubsub rejects its own messages coming back (RejectSelfOrigin) and penalises us."""
+    authors = [author_of() for _ in range(3)]
+    names = [peer_id_to_base58(a.peer_id) for a in authors]
+    net = RouterNet()
+    for name, author in zip(names, authors, strict=True):
+        net.add(name, signature_policy=SignaturePolicy.STRICT_SIGN, author=author,
+                message_id=author_seqno_message_id)
+    origin, relay, other = names
+    for a, b in ((origin, relay), (relay, other), (other, origin)):
+        net.connect(a, b)
+    net.subscribe_all(TOPIC)
+    net.pump()
+    net.heartbeat(2)
+    assert net.routers[relay].mesh[TOPIC] == {origin, other}
+    msg = authors[0].author(TOPIC, b"from origin")
+    before = net.routers[relay].stats.messages_forwarded
+    net.routers[relay].handle_rpc(other, codec.decode_rpc(codec.publish_field(msg)), net.clock.now)
+    assert net.routers[relay].stats.messages_forwarded == before  # not to `other` (sender), not to origin
+    assert net.routers[relay].drain(origin) == []

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ...core.errors import ConfigError, PublishError
+from ...core.peer_keys import peer_id_to_base58
 from . import codec
 from .caches import MessageCache, SeenCache
 from .control import handle_control
@@ -38,6 +39,7 @@ from .signing import Author, SignaturePolicy, signature_problem
 PeerId = str
 Validator = Callable[[str, bytes], Verdict]
 MessageIdFn = Callable[[PubMessage], bytes]
+AUTHOR_NAME_CACHE = 10_000
 
 
 def waku_message_id(msg: PubMessage) -> bytes:
@@ -106,6 +108,7 @@ class GossipRouter:
         self.heartbeat_ticks = 0
         self._dirty: set[PeerId] = set()
         self._events: list[RouterEvent] = []
+        self._author_names: dict[bytes, PeerId] = {}  # binary peer id -> base58, for authors seen
 
     # -- outputs -----------------------------------------------------------------------
     def take_dirty(self) -> set[PeerId]:
@@ -242,9 +245,21 @@ class GossipRouter:
         self.mcache.put(msg_id, topic, publish_field)
         self._events.append(Deliver(topic, msg_id, msg.data, peer, verdict.parsed))
         self.stats.messages_delivered += 1
+        author = self._author_of(msg)
         for other in self.mesh.get(topic, ()):
-            if other != peer and self._queue(other, publish_field):
+            if other != peer and other != author and self._queue(other, publish_field):
                 self.stats.messages_forwarded += 1
+
+    def _author_of(self, msg: PubMessage) -> PeerId | None:
+        """A signed message's author: never sent its own message back (go-libp2p-pubsub rejects
+        that as RejectSelfOrigin and penalises whoever forwarded it)."""
+        if msg.from_peer is None:
+            return None
+        if msg.from_peer not in self._author_names:
+            if len(self._author_names) >= AUTHOR_NAME_CACHE:
+                self._author_names.clear()
+            self._author_names[msg.from_peer] = peer_id_to_base58(msg.from_peer)
+        return self._author_names[msg.from_peer]
 
     def _refuse(self, peer: PeerId, topic: str, verdict: Verdict) -> None:
         if verdict.result is ValidationResult.REJECT:
