@@ -25,7 +25,7 @@ def ring(n: int) -> list[list[Any]]:
     return [[i, (i + 1) % n] for i in range(n)]
 
 
-def _links(params: dict[str, Any], n: int) -> list[tuple[int, int, str]]:
+def mesh_links(params: dict[str, Any], n: int) -> list[tuple[int, int, str]]:
     links = [(int(link[0]), int(link[1]), str(link[2]) if len(link) > 2 else "tcp")
              for link in params.get("links", ring(n))]
     for i, j, _ in links:
@@ -119,7 +119,7 @@ async def _await_delivery(members: list[Party], wants: list[set[str]], timeout: 
 async def mesh(run: Run) -> bool:
     params, figures = run.params, run.figures
     kinds = [str(k) for k in params["members"]]
-    links = _links(params, len(kinds))
+    links = mesh_links(params, len(kinds))
     if not connected(len(kinds), links):
         raise ValueError(f"mesh links {links} leave members unconnected")
     topic = str(params.get("topic", TOPIC))
