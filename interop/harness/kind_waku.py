@@ -194,7 +194,8 @@ async def waku_filter(run: Run) -> bool:
         figures["filter"]["ping_after_unsubscribe"] = str(exc).splitlines()[0][-80:]
     assert node.node.filter is not None
     server = node.node.filter.statistics()
-    figures["filter"]["server"] = {k: server[k] for k in ("pushes", "requests", "responses", "refusals")}
+    figures["filter"]["server"] = {k: server[k] for k in ("pushes", "push_streams", "requests", "responses",
+                                                         "refusals")}
     f = figures["filter"]
     return (f["published"] == count and f["pushed"] == count and f["other_topic_pushed"] == 0
             and not f["unsubscribe_errors"] and f["pushed_after_unsubscribe"] == 0

@@ -550,9 +550,11 @@ func cmdFilterUnsubscribe(a *peerApp, r args) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var errs []string
+	errs := []string{}
 	for _, e := range res.Errors() {
-		errs = append(errs, fmt.Sprintf("%s: %v", e.PeerID, e.Err))
+		if e.Err != nil { // go-waku lists every peer it asked, with a nil error on success
+			errs = append(errs, fmt.Sprintf("%s: %v", e.PeerID, e.Err))
+		}
 	}
 	return map[string]any{"event": "filter_unsubscribed", "errors": errs}, nil
 }

@@ -3,7 +3,8 @@
 Subscribe requests come through ``net.reqresp`` (size limits, per-peer rate limits, timeouts).
 Messages come from a relay tracer, which must never block the relay: each one is encoded once
 and put on a bounded queue per subscribed peer, drained by one task per peer over one
-long-lived push stream (as nwaku; net.reqresp.PushStream). A full queue drops the push (counted).
+push stream, long-lived or one per push as the subscriber's client expects (push.PushSender).
+A full queue drops the push (counted).
 Streams open on the connection we already have with the peer (py-libp2p reuses it), so clients
 that dialed us and cannot be dialed back still get their pushes.
 """
@@ -19,9 +20,10 @@ import trio
 
 from ...core.errors import ConfigError, PeerUnreachable
 from ...core.message import Envelope
-from ...net.reqresp import PushStream, RequestResponseProtocol, RequestResponseServer
+from ...net.reqresp import RequestResponseProtocol, RequestResponseServer
 from ...node.service_config import FilterConfig
 from .codec import MAX_REQUEST_BYTES, decode_request, encode_push, encode_response
+from .push import PushSender
 from .rpc import FILTER_PUSH, FILTER_SUBSCRIBE, MessagePush, SubscribeResponse, describe
 from .server import FilterServer
 from .subscriptions import SubscriptionTable
@@ -53,6 +55,7 @@ class FilterService:
             (FILTER_SUBSCRIBE,), self.handle, refuse, MAX_REQUEST_BYTES, rate_limit=config.rate_limit))
         self.pushes: Counter[str] = Counter()  # sent, failed, dropped_queue_full
         self._queues: dict[str, trio.MemorySendChannel[bytes]] = {}
+        self._senders: dict[str, PushSender] = {}
         self._nursery: trio.Nursery | None = None
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -102,19 +105,23 @@ class FilterService:
             log.debug("filter: push queue of %s is full; push dropped", peer)
 
     async def _drain(self, peer: str, recv: trio.MemoryReceiveChannel[bytes]) -> None:
-        stream = PushStream(self.node.host, peer, (FILTER_PUSH,), timeout=PUSH_TIMEOUT)
-        try:
-            async with recv:
-                async for data in recv:
-                    try:
-                        await stream.send(data)
-                        self.pushes["sent"] += 1
-                    except PeerUnreachable as exc:
-                        self.pushes["failed"] += 1
-                        log.debug("filter: push to %s failed: %s", peer, exc)
-        finally:
-            with trio.CancelScope(shield=True):
-                await stream.aclose()
+        async with trio.open_nursery() as nursery:
+            sender = self._senders[peer] = PushSender(self.node.host, peer, (FILTER_PUSH,), nursery,
+                                                      timeout=PUSH_TIMEOUT)
+            try:
+                async with recv:
+                    async for data in recv:
+                        try:
+                            await sender.send(data)
+                            self.pushes["sent"] += 1
+                        except PeerUnreachable as exc:
+                            self.pushes["failed"] += 1
+                            log.debug("filter: push to %s failed: %s", peer, exc)
+            finally:
+                if self._senders.get(peer) is sender:
+                    del self._senders[peer]
+                with trio.CancelScope(shield=True):
+                    await sender.aclose()
 
     async def _sweep_forever(self) -> None:
         interval = min(self.config.subscription_timeout / 2, MAX_SWEEP_INTERVAL)
@@ -147,6 +154,9 @@ class FilterService:
             "pushes": {"sent": self.pushes["sent"], "failed": self.pushes["failed"],
                        "dropped": self.pushes["dropped_queue_full"]},
             "push_queues": len(self._queues),
+            # subscribers whose client reads one push per stream (go-waku) / many (nwaku, js-waku)
+            "push_streams": {"per_push": sum(1 for s in self._senders.values() if s.stream_per_push),
+                             "long_lived": sum(1 for s in self._senders.values() if s.stream_per_push is False)},
             "push_queue_depth": max((q.statistics().current_buffer_used for q in self._queues.values()),
                                     default=0),
         }
