@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the go-libp2p interop peer into interop/.cache/go/peer from the Go module proxy.
-# A no-op when go.mod, go.sum and main.go are unchanged (stamp = their sha256).
+# A no-op when go.mod, go.sum and the *.go sources are unchanged (stamp = their sha256).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/../../.cache/go"
 command -v go >/dev/null || { echo "build.sh: go toolchain not found" >&2; exit 3; }
-stamp="$(cd "$here" && cat go.mod go.sum main.go | sha256sum | cut -d' ' -f1) $(go env GOVERSION)"
+stamp="$(cd "$here" && cat go.mod go.sum *.go | sha256sum | cut -d' ' -f1) $(go env GOVERSION)"
 if [[ -x "$out/peer" && -f "$out/stamp" && "$(cat "$out/stamp")" == "$stamp" ]]; then
     echo "go peer: up to date ($out/peer)"
     exit 0

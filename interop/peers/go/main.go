@@ -29,7 +29,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 const (
@@ -51,6 +50,10 @@ type command struct {
 	TimeoutMs int    `json:"timeout_ms"`
 	// IntervalUs paces publish: go-libp2p-pubsub drops RPCs once a peer's 32-slot outbound queue is full.
 	IntervalUs int `json:"interval_us"`
+	// bench_* commands (bench.go): the round, the publish rate in msg/s, and subscribe without events.
+	Round int     `json:"round"`
+	Rate  float64 `json:"rate"`
+	Quiet bool    `json:"quiet"`
 }
 
 type obj = map[string]any
@@ -65,6 +68,7 @@ type peerApp struct {
 	mu     sync.Mutex
 	topics map[string]*pubsub.Topic
 	tr     *tracer
+	bench  *benchRound
 }
 
 func main() {
@@ -90,7 +94,7 @@ func main() {
 	}
 	defer h.Close()
 	app := &peerApp{ctx: ctx, host: h, waku: *mode == "waku", out: bufio.NewWriter(os.Stdout),
-		topics: map[string]*pubsub.Topic{}}
+		topics: map[string]*pubsub.Topic{}, bench: newBenchRound()}
 	app.tr = newTracer(app)
 	if app.ps, err = pubsub.NewGossipSub(ctx, h, app.pubsubOptions()...); err != nil {
 		fmt.Fprintln(os.Stderr, "NewGossipSub:", err)
@@ -188,7 +192,7 @@ func (a *peerApp) run(c command) (obj, error) {
 	case "echo":
 		return a.echo(ctx, c.PeerID, c.Size)
 	case "subscribe":
-		return a.subscribe(c.Topic)
+		return a.subscribe(c.Topic, c.Quiet)
 	case "wait_mesh":
 		return a.waitMesh(ctx, c.Topic, c.PeerID)
 	case "publish":
@@ -197,6 +201,14 @@ func (a *peerApp) run(c command) (obj, error) {
 		return a.waitReceived(ctx, c.Count)
 	case "stats":
 		return a.stats(), nil
+	case "bench_start":
+		return a.benchStart(c.Round), nil
+	case "bench_publish":
+		return a.benchPublish(ctx, c)
+	case "bench_count":
+		return a.benchCount(), nil
+	case "bench_report":
+		return a.benchReport(), nil
 	}
 	return nil, fmt.Errorf("unknown command %q", c.Cmd)
 }
@@ -334,7 +346,8 @@ func (a *peerApp) topic(name string) (*pubsub.Topic, error) {
 	return t, err
 }
 
-func (a *peerApp) subscribe(name string) (obj, error) {
+// subscribe joins name; quiet drops the per-message events (a benchmark line counts in process instead).
+func (a *peerApp) subscribe(name string, quiet bool) (obj, error) {
 	t, err := a.topic(name)
 	if err != nil {
 		return nil, err
@@ -343,25 +356,30 @@ func (a *peerApp) subscribe(name string) (obj, error) {
 	if err != nil {
 		return nil, err
 	}
-	go a.deliver(sub)
+	go a.deliver(sub, quiet)
 	return obj{"event": "subscribed", "topic": name}, nil
 }
 
 // deliver reports every message from another peer (go-libp2p-pubsub also delivers our own).
-func (a *peerApp) deliver(sub *pubsub.Subscription) {
+func (a *peerApp) deliver(sub *pubsub.Subscription, quiet bool) {
 	for {
 		m, err := sub.Next(a.ctx)
 		if err != nil {
 			return
 		}
+		recvNs := time.Now().UnixNano()
 		if m.ReceivedFrom == a.host.ID() {
 			continue
 		}
 		a.tr.received()
+		a.bench.observe(m.Data, recvNs)
+		if quiet {
+			continue
+		}
 		sum := sha256.Sum256(m.Data)
 		a.emit(obj{"event": "message", "topic": m.GetTopic(), "from": m.ReceivedFrom.String(),
 			"msg_id": hex.EncodeToString([]byte(m.ID)), "sha256": hex.EncodeToString(sum[:]),
-			"size": len(m.Data), "signed": len(m.Signature) > 0})
+			"size": len(m.Data), "signed": len(m.Signature) > 0, "recv_ns": recvNs})
 	}
 }
 
@@ -417,12 +435,7 @@ func (a *peerApp) publish(ctx context.Context, c command) (obj, error) {
 
 // wakuMessage encodes a WakuMessage (payload=1, content_topic=2, timestamp=10 as sint64) by hand.
 func wakuMessage(payload []byte) []byte {
-	b := protowire.AppendTag(nil, 1, protowire.BytesType)
-	b = protowire.AppendBytes(b, payload)
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendString(b, contentTopic)
-	b = protowire.AppendTag(b, 10, protowire.VarintType)
-	return protowire.AppendVarint(b, protowire.EncodeZigZag(time.Now().UnixNano()))
+	return encodeWakuMessage(payload, contentTopic, time.Now().UnixNano())
 }
 
 func (a *peerApp) waitReceived(ctx context.Context, count int) (obj, error) {
@@ -500,6 +513,10 @@ func (t *tracer) locked(f func()) {
 
 func (t *tracer) received()  { t.locked(func() { t.recv++ }) }
 func (t *tracer) published() { t.locked(func() { t.pub++ }) }
+func (t *tracer) dropCount() (n int) {
+	t.locked(func() { n = t.drop })
+	return n
+}
 func (t *tracer) receivedCount() (n int) {
 	t.locked(func() { n = t.recv })
 	return n
