@@ -231,15 +231,16 @@ async def waku_store(run: Run) -> bool:
                 "hash_ok": all(m.get("hash_ok", False) for m in res["messages"]), "ms": res["ms"]}
 
     fwd_order = [m["hash"] for m in fwd["messages"]]
-    back_order = [m["hash"] for m in back["messages"]]
+    # backward (as nwaku): the newest page first, each page's messages oldest first
+    back_order = [h for p in reversed(back["pages"]) for h in p["hashes"]]
     figures["store"] = {
         "published": len(published), "forward": summary(fwd), "backward": summary(back),
-        "forward_in_publish_order": fwd_order == published, "backward_reversed": back_order == published[::-1],
+        "forward_in_publish_order": fwd_order == published, "backward_newest_page_first": back_order == published,
         "by_hash": sorted(m["hash"] for m in by_hash["messages"]) == sorted(pick),
         "by_hash_hash_ok": summary(by_hash)["hash_ok"], "unknown_hash_results": len(unknown["messages"])}
     f = figures["store"]
     pages = -(-count // page)
-    return (f["published"] == count and f["forward_in_publish_order"] and f["backward_reversed"]
+    return (f["published"] == count and f["forward_in_publish_order"] and f["backward_newest_page_first"]
             and len(f["forward"]["pages"]) >= pages and len(f["backward"]["pages"]) >= pages
             and f["forward"]["hash_ok"] and f["by_hash"] and f["by_hash_hash_ok"] and f["unknown_hash_results"] == 0)
 
