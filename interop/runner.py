@@ -51,7 +51,7 @@ def _summary(r: Result) -> str:
     f = r.figures
     if r.error:
         return r.error.splitlines()[0][:100]
-    parts = []
+    parts = [str(f["summary"])] if "summary" in f else []  # a kind's own one-line summary
     if "dial" in f:
         parts.append(f"hs+rtt {f['dial']['handshakePlusOneRTTMillis']:.1f} ms")
     for key in ("dialer_echo", "listener_echo"):
@@ -73,10 +73,11 @@ def _summary(r: Result) -> str:
 
 def matrix_lines(results: list[Result]) -> list[str]:
     """The matrix: one line per peer x scenario x direction, with status and figures."""
-    lines = [f"{'peer':<8} {'scenario':<32} {'direction':<24} {'status':<9} figures"]
+    lines = [f"{'peer':<8} {'scenario':<32} {'direction':<32} {'status':<9} figures"]
     for r in results:
         direction = f"{r.peer}->{r.other}" if r.direction == "peer_dials" else f"{r.other}->{r.peer}"
-        lines.append(f"{r.peer:<8} {r.scenario:<32} {direction:<24} {r.status:<9} {_summary(r)}")
+        direction = str(r.figures.get("parties", direction))  # kinds with more than two parties name them
+        lines.append(f"{r.peer:<8} {r.scenario:<32} {direction:<32} {r.status:<9} {_summary(r)}")
     return lines
 
 

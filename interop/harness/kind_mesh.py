@@ -158,5 +158,10 @@ async def mesh(run: Run) -> bool:
     refused = {n: v["rejected"] for n, v in per_member.items() if v["rejected"]}
     figures["refused"] = refused
     want_published = len(members) * int(params["count"])
+    figures["parties"] = "+".join(names)
+    slowest = max((d for d in done if d is not None), default=None)
+    figures["summary"] = (f"{figures['total']['deliveries']}/{figures['total']['expected_deliveries']} deliveries, "
+                          f"all in {slowest} s, {figures['total']['duplicates_dropped']} duplicates dropped, "
+                          f"refused {sum(sum(r.values()) for r in refused.values()) if refused else 0}")
     return (total_sent == want_published and not figures["mesh_missing"] and not refused
             and all(d is not None for d in done))

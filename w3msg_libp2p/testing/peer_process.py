@@ -39,6 +39,7 @@ class PeerProcess:
         self._changed = trio.Event()
         self._ids = itertools.count(1)
         self._eof = False
+        self._stdin_lock = trio.Lock()  # commands may be sent from several tasks at once
 
     @property
     def peer_id(self) -> str:
@@ -100,7 +101,8 @@ class PeerProcess:
         assert self.process.stdin is not None
         timeout = self.reply_timeout if timeout is None else timeout
         cmd_id = next(self._ids)
-        await self.process.stdin.send_all((json.dumps({"id": cmd_id, "cmd": cmd, **fields}) + "\n").encode())
+        async with self._stdin_lock:
+            await self.process.stdin.send_all((json.dumps({"id": cmd_id, "cmd": cmd, **fields}) + "\n").encode())
         await self.wait_until(lambda: cmd_id in self._replies, timeout, f"reply to {cmd}")
         reply = self._replies.pop(cmd_id)
         if reply.get("event") == "error":
