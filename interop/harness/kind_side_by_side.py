@@ -94,9 +94,10 @@ async def side_by_side(run: Run) -> bool:
     nodes, size = int(params.get("nodes", 5)), int(params.get("size", 1024))
     rates = sorted(int(r) for r in params.get("rates", [200, 500, 1000, 2000]))
     step_s, settle_s = float(params.get("step_s", 3)), float(params.get("settle_s", 1))
-    kind = str(run.spec["peer"])
+    kind, extra = str(run.spec["peer"]), tuple(run.spec.get("peer_args", ()))
     check_size(size)
-    figures["config"] = {"nodes": nodes, "size": size, "rates": rates, "step_s": step_s, "theirs": kind}
+    figures["config"] = {"nodes": nodes, "size": size, "rates": rates, "step_s": step_s, "theirs": kind,
+                         "theirs_args": list(extra)}
 
     def log(impl: str) -> Any:
         return lambda text: print(f"[side-by-side {impl}] {text}", file=sys.stderr, flush=True)
@@ -105,7 +106,7 @@ async def side_by_side(run: Run) -> bool:
         figures["ours"] = {"mesh_sizes": ours.mesh_sizes,
                            "steps": await measure_line(ours, rates, step_s, settle_s, log("ours"))}
     figures["ours"]["exit_codes"] = ours.exit_codes
-    async with peer_line(kind, nodes, size, run.workdir) as theirs:
+    async with peer_line(kind, nodes, size, run.workdir, extra) as theirs:
         figures["theirs"] = {"mesh_sizes": theirs.mesh_sizes,
                              "steps": await measure_line(theirs, rates, step_s, settle_s, log(kind))}
     figures["theirs"]["exit_codes"] = theirs.exit_codes

@@ -153,14 +153,16 @@ class PeerLine:
 
 
 @asynccontextmanager
-async def peer_line(kind: str, n: int, size: int, workdir: Path) -> AsyncIterator[PeerLine]:
-    """``n`` peers of ``kind`` (a PEERS kind speaking the bench_* commands) in Waku mode, in a line."""
+async def peer_line(kind: str, n: int, size: int, workdir: Path,
+                    extra: tuple[str, ...] = ()) -> AsyncIterator[PeerLine]:
+    """``n`` peers of ``kind`` (a PEERS kind speaking the bench_* commands) in Waku mode, in a line;
+    ``extra``: more argv for each (the scenario's ``peer_args``)."""
     line = PeerLine([], size)
     try:
         async with AsyncExitStack() as stack:
             for i in range(n):
                 line.peers.append(await stack.enter_async_context(
-                    peer_process(kind, "waku", workdir / f"{kind}-{i}.log")))
+                    peer_process(kind, "waku", workdir / f"{kind}-{i}.log", extra)))
             for p in line.peers:
                 await p.command("subscribe", topic=TOPIC, quiet=True)
             for a, b in itertools.pairwise(line.peers):

@@ -73,6 +73,8 @@ type peerApp struct {
 
 func main() {
 	mode := flag.String("mode", "waku", "gossipsub configuration: libp2p (library defaults) or waku")
+	outboundQueue := flag.Int("outbound-queue", 0,
+		"RPCs queued per peer before go-libp2p-pubsub drops them (0: the library default, 32)")
 	flag.Parse()
 	if *mode != "libp2p" && *mode != "waku" {
 		fmt.Fprintln(os.Stderr, "--mode must be libp2p or waku")
@@ -96,7 +98,7 @@ func main() {
 	app := &peerApp{ctx: ctx, host: h, waku: *mode == "waku", out: bufio.NewWriter(os.Stdout),
 		topics: map[string]*pubsub.Topic{}, bench: newBenchRound()}
 	app.tr = newTracer(app)
-	if app.ps, err = pubsub.NewGossipSub(ctx, h, app.pubsubOptions()...); err != nil {
+	if app.ps, err = pubsub.NewGossipSub(ctx, h, app.pubsubOptions(*outboundQueue)...); err != nil {
 		fmt.Fprintln(os.Stderr, "NewGossipSub:", err)
 		os.Exit(1)
 	}
@@ -110,8 +112,11 @@ func main() {
 	app.readCommands()
 }
 
-func (a *peerApp) pubsubOptions() []pubsub.Option {
+func (a *peerApp) pubsubOptions(outboundQueue int) []pubsub.Option {
 	opts := []pubsub.Option{pubsub.WithRawTracer(a.tr)}
+	if outboundQueue > 0 { // not what go-waku deploys: the side-by-side benchmark's what-if
+		opts = append(opts, pubsub.WithPeerOutboundQueueSize(outboundQueue))
+	}
 	if !a.waku {
 		return opts // StrictSign, from+seqno ids, 1 MiB max, /meshsub/1.x: the library defaults
 	}
