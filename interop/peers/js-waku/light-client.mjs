@@ -1,10 +1,10 @@
 // A js-waku light node (@waku/sdk createLightNode: WebSocket + Noise + mplex, lightpush v3,
-// filter v2, store v3) driven over stdin/stdout by tests/interop/test_js_waku_light.py.
+// filter v2, store v3) driven over stdin/stdout by the interop harness (interop/harness/kind_js_waku.py).
 //
 // Protocol: prints one JSON line {"event":"ready", peer_id, versions, config}, then reads one
 // JSON command per line on stdin. Every reply carries "re": the command's "id"; a failed command
-// answers {"re":id,"event":"error","error":"..."}. Unsolicited lines: {"event":"filter_message",
-// ...} per message the filter subscription delivers. Exits when stdin closes (or on "quit").
+// answers {"re":id,"event":"error","error":"..."}. Unsolicited lines: {"event":"message",
+// "via":"filter",...} per message the filter subscription delivers. Exits when stdin closes (or on "quit").
 // Never listens; dials only the multiaddrs it is given (the test gives 127.0.0.1 ones).
 
 import { readFileSync } from 'node:fs'
@@ -109,7 +109,7 @@ async function filterSubscribe (cmd) {
   filterDecoders.set(cmd.content_topic, decoder)
   const ok = await waku.filter.subscribe(decoder, (msg) => {
     filterReceived++
-    emit({ event: 'filter_message', ...messageToJson(msg) })
+    emit({ event: 'message', via: 'filter', ...messageToJson(msg) })
   })
   return { event: 'filter_subscribed', ok, pubsub_topic: decoder.pubsubTopic }
 }
