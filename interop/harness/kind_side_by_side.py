@@ -20,6 +20,7 @@ from typing import Any
 
 from interop.harness.line_bench import DELIVERED_MIN, check_size, measure_line, our_line, peer_line
 from interop.harness.run import Run, scenario
+from w3msg_libp2p.core.errors import ConfigError
 
 NAMES = {"go": "go-libp2p-pubsub"}
 
@@ -48,8 +49,8 @@ def headline(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> dict[s
         "ours_max_sustained_msgs_per_s": best_o["msgs_per_s"] if best_o else 0,
         "theirs_max_sustained_msgs_per_s": best_t["msgs_per_s"] if best_t else 0,
         # a line sustaining the top step may do more: its figure (and a ratio using it) is a lower bound
-        "ours_capped": bool(best_o) and best_o["rate"] == top,
-        "theirs_capped": bool(best_t) and best_t["rate"] == top,
+        "ours_capped": best_o is not None and best_o["rate"] == top,
+        "theirs_capped": best_t is not None and best_t["rate"] == top,
         "throughput_ratio": _ratio(best_o["msgs_per_s"] if best_o else 0,
                                    best_t["msgs_per_s"] if best_t else None),
         # p50 at the highest step both sustained: the most load at which the latencies compare
@@ -96,6 +97,8 @@ async def side_by_side(run: Run) -> bool:
     step_s, settle_s = float(params.get("step_s", 3)), float(params.get("settle_s", 1))
     kind, extra = str(run.spec["peer"]), tuple(run.spec.get("peer_args", ()))
     check_size(size)
+    if not rates or nodes < 2:
+        raise ConfigError(f"side-by-side needs rates and nodes >= 2 (got rates={rates}, nodes={nodes})")
     figures["config"] = {"nodes": nodes, "size": size, "rates": rates, "step_s": step_s, "theirs": kind,
                          "theirs_args": list(extra)}
 

@@ -21,6 +21,7 @@ from interop.harness.peers import peer_process
 from interop.harness.run import Result, run_one
 from interop.runner import SCENARIO_DIR
 from w3msg_libp2p.core.codec import encode_message
+from w3msg_libp2p.core.message import WakuMessage
 
 SCENARIOS = sorted(SCENARIO_DIR.glob("side-by-side*.json"))
 TOPIC = "/waku/2/rs/1/0"
@@ -109,7 +110,7 @@ async def test_go_bench_messages_are_the_workers(go_built: float, tmp_path: Path
         with relay.messages(pubsub_topic=TOPIC) as sub:
             pub = await go.command("bench_publish", topic=TOPIC, count=5, rate=100, size=PAYLOAD_BYTES)
             assert pub["sent"] == 5 and pub["errors"] == {}
-            got = []
+            got: list[WakuMessage] = []
             with trio.fail_after(10):
                 while len(got) < 5:
                     got.append((await sub.receive()).message)
