@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -63,7 +64,7 @@ async def _relay_pair(run: Run) -> tuple[PeerParty, NodeParty, NodeHashes]:
     return peer, node, hashes
 
 
-async def _until(predicate: Any, timeout: float) -> bool:
+async def _until(predicate: Callable[[], bool], timeout: float) -> bool:
     with trio.move_on_after(timeout):
         while not predicate():
             await trio.sleep(0.05)
@@ -132,9 +133,11 @@ async def waku_relay(run: Run) -> bool:
     figures["go_waku_stats"] = {k: v for k, v in (await peer.peer.command("stats")).items()
                                 if k in ("received", "published", "rejected", "duplicates", "dropped_rpcs")}
     a, b = figures["go_waku_to_node"], figures["node_to_go_waku"]
-    return (a["published"] == count and a["delivered_same_hash"] == count and a["same_bytes"] == count
-            and b["published"] == count and b["returned_equals_computed"] and b["delivered_same_hash"] == count
-            and b["same_bytes"] == count)
+    figures["summary"] = (f"go-waku->node {a['delivered_same_hash']}/{count} same hash ({a['same_bytes']} same bytes), "
+                          f"node->go-waku {b['delivered_same_hash']}/{count} same hash ({b['same_bytes']} same bytes)")
+    return bool(a["published"] == count and a["delivered_same_hash"] == count and a["same_bytes"] == count
+                and b["published"] == count and b["returned_equals_computed"] and b["delivered_same_hash"] == count
+                and b["same_bytes"] == count)
 
 
 # -- lightpush -----------------------------------------------------------------------------------
@@ -158,7 +161,9 @@ async def waku_lightpush(run: Run) -> bool:
         "at_our_relay": len(pushed & set(hashes.seen)), "back_at_go_waku": len(pushed & set(_peer_hashes(peer))),
         "server": lp.statistics() if lp is not None else None}
     f = figures["lightpush"]
-    return f["accepted"] == count and f["at_our_relay"] == count and f["back_at_go_waku"] == count
+    figures["summary"] = (f"lightpush {f['accepted']}/{count} accepted, {f['at_our_relay']} at our relay, "
+                          f"{f['back_at_go_waku']} relayed back to go-waku (same hashes)")
+    return bool(f["accepted"] == count and f["at_our_relay"] == count and f["back_at_go_waku"] == count)
 
 
 # -- filter --------------------------------------------------------------------------------------
@@ -174,7 +179,10 @@ async def waku_filter(run: Run) -> bool:
     await peer.peer.command("filter_subscribe", peer_id=node.peer_id, topic=TOPIC, content_topics=[ct])
     sent, _, errors = await _node_publish(node, count, 128, interval, ct)
     other, _, _ = await _node_publish(node, 5, 128, interval, "/interop/1/not-subscribed/proto")
-    pushed = lambda: set(_peer_hashes(peer, "filter"))  # noqa: E731
+
+    def pushed() -> set[str]:
+        return set(_peer_hashes(peer, "filter"))
+
     await _until(lambda: set(sent) <= pushed(), float(params.get("deliver_timeout_s", 20)))
     got = pushed()
     figures["filter"] = {"published": len(sent), "publish_errors": errors[:3], "pushed": len(set(sent) & got),
@@ -197,6 +205,10 @@ async def waku_filter(run: Run) -> bool:
     figures["filter"]["server"] = {k: server[k] for k in ("pushes", "push_streams", "requests", "responses",
                                                          "refusals")}
     f = figures["filter"]
+    refused = f["ping_after_unsubscribe"] != "accepted"
+    figures["summary"] = (f"filter pushed {f['pushed']}/{count} (stream per push: "
+                          f"{server['push_streams']['per_push']}), ping {f['ping_ms']} ms, after unsubscribe: "
+                          f"{f['pushed_after_unsubscribe']} pushed, ping refused: {refused}")
     return (f["published"] == count and f["pushed"] == count and f["other_topic_pushed"] == 0
             and not f["unsubscribe_errors"] and f["pushed_after_unsubscribe"] == 0
             and f["ping_after_unsubscribe"] != "accepted")
@@ -240,6 +252,9 @@ async def waku_store(run: Run) -> bool:
         "by_hash_hash_ok": summary(by_hash)["hash_ok"], "unknown_hash_results": len(unknown["messages"])}
     f = figures["store"]
     pages = -(-count // page)
+    figures["summary"] = (f"store {len(fwd_order)}/{count} forward in {len(f['forward']['pages'])} pages "
+                          f"(order ok: {f['forward_in_publish_order']}), backward {len(back_order)} "
+                          f"(order ok: {f['backward_newest_page_first']}), by hash ok: {f['by_hash']}")
     return (f["published"] == count and f["forward_in_publish_order"] and f["backward_newest_page_first"]
             and len(f["forward"]["pages"]) >= pages and len(f["backward"]["pages"]) >= pages
             and f["forward"]["hash_ok"] and f["by_hash"] and f["by_hash_hash_ok"] and f["unknown_hash_results"] == 0)
@@ -299,4 +314,8 @@ async def waku_peer_exchange(run: Run) -> bool:
         "learnt": sorted(learnt_by_c), "b_multiaddrs": b_entry.get("multiaddrs", []),
         "b_ok": any(addr.startswith(f"/ip4/127.0.0.1/tcp/{b_port}") for addr in b_entry.get("multiaddrs", []))}
     figures["server"] = node.node.peer_exchange.core.stats.as_dict()
-    return figures["node_asks_go_waku"]["b_record_ok"] and figures["go_waku_asks_node"]["b_ok"]
+    figures["parties"] = "go-waku(A,C)->node" if peer_dials else "node->go-waku(A,C)"
+    figures["summary"] = (f"node learnt B from go-waku A: {figures['node_asks_go_waku']['b_record_ok']} "
+                          f"({tries} tries, {figures['node_asks_go_waku']['seconds']} s); go-waku C learnt B "
+                          f"from node: {figures['go_waku_asks_node']['b_ok']}")
+    return bool(figures["node_asks_go_waku"]["b_record_ok"] and figures["go_waku_asks_node"]["b_ok"])
