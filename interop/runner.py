@@ -68,7 +68,18 @@ def _summary(r: Result) -> str:
         refused = stats.get("rejected") or stats.get("relay", {}).get("drops")
         if refused:
             parts.append(f"{key.split('_')[0]} refused {refused}")
-    return ", ".join(parts)
+    return ", ".join(parts) or _scalars(f)
+
+
+def _scalars(figures: dict[str, Any], limit: int = 6) -> str:
+    """Fallback summary: the first few short values of each figure group (but the session set-up)."""
+    parts = []
+    for group, values in figures.items():
+        if isinstance(values, dict) and group != "session":
+            short = [f"{k}={v}" for k, v in values.items() if isinstance(v, int | float | bool | str)
+                     or (isinstance(v, list) and len(v) <= 4)]
+            parts.append(f"{group}: " + " ".join(short[:limit]))
+    return "; ".join(parts)
 
 
 def matrix_lines(results: list[Result]) -> list[str]:
