@@ -122,4 +122,8 @@ async def side_by_side(run: Run) -> bool:
     clean = all(code == 0 for code in ours.exit_codes + theirs.exit_codes)
     low = [o_steps[0]["delivered_ratio"], t_steps[0]["delivered_ratio"]]
     figures["lowest_step_delivered"] = low
+    figures["parties"] = f"{nodes} ours | {nodes} {kind}"
+    figures["summary"] = (f"max sustained {head['ours_max_sustained_msgs_per_s']} vs "
+                          f"{head['theirs_max_sustained_msgs_per_s']} msg/s (ratio {head['throughput_ratio']}), "
+                          f"p50 ratio {head['p50_ratio']} at {head['p50_ratio_at_rate']} msg/s")
     return clean and all(d >= DELIVERED_MIN for d in low)
