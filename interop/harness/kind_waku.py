@@ -177,6 +177,7 @@ async def waku_filter(run: Run) -> bool:
     count, interval = int(params["count"]), float(params.get("interval_us", 80000)) / 1e6
     ct = CONTENT_TOPIC
     await peer.peer.command("filter_subscribe", peer_id=node.peer_id, topic=TOPIC, content_topics=[ct])
+    start = time.monotonic()
     sent, _, errors = await _node_publish(node, count, 128, interval, ct)
     other, _, _ = await _node_publish(node, 5, 128, interval, "/interop/1/not-subscribed/proto")
 
@@ -186,7 +187,8 @@ async def waku_filter(run: Run) -> bool:
     await _until(lambda: set(sent) <= pushed(), float(params.get("deliver_timeout_s", 20)))
     got = pushed()
     figures["filter"] = {"published": len(sent), "publish_errors": errors[:3], "pushed": len(set(sent) & got),
-                         "other_topic_pushed": len(set(other) & got)}
+                         "other_topic_pushed": len(set(other) & got),
+                         "all_pushed_after_s": round(time.monotonic() - start, 2)}
     start = time.monotonic()
     await peer.peer.command("filter_ping", peer_id=node.peer_id)
     figures["filter"]["ping_ms"] = round((time.monotonic() - start) * 1000, 2)
@@ -206,7 +208,7 @@ async def waku_filter(run: Run) -> bool:
                                                          "refusals")}
     f = figures["filter"]
     refused = f["ping_after_unsubscribe"] != "accepted"
-    figures["summary"] = (f"filter pushed {f['pushed']}/{count} (stream per push: "
+    figures["summary"] = (f"filter pushed {f['pushed']}/{count} in {f['all_pushed_after_s']} s (stream per push: "
                           f"{server['push_streams']['per_push']}), ping {f['ping_ms']} ms, after unsubscribe: "
                           f"{f['pushed_after_unsubscribe']} pushed, ping refused: {refused}")
     return (f["published"] == count and f["pushed"] == count and f["other_topic_pushed"] == 0

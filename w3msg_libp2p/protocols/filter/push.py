@@ -7,6 +7,11 @@ written after that push. So the first stream to a subscriber is a probe: after i
 we wait up to ``probe_window`` for the subscriber to close it. One that does gets a fresh
 stream per push (closed by us right after the write); one that does not gets every push on
 that stream. A long-lived stream the subscriber closes later is reopened and probed again.
+
+go-waku also limits the push streams it accepts per service peer (15/s, burst 20) and resets the
+others, losing those pushes: stream-per-push subscribers get at most ``PER_PUSH_RATE`` streams a
+second (burst ``PER_PUSH_BURST``, below go-waku's limits to absorb jitter); the rest wait in the
+subscriber's push queue, where a full queue drops and counts.
 """
 
 from __future__ import annotations
@@ -23,13 +28,16 @@ from ...core.errors import PeerUnreachable
 from ...net.reqresp import STREAM_GONE, write_frame
 
 PROBE_WINDOW = 1.0  # seconds a first push waits for a one-push-per-stream client to close
+PER_PUSH_RATE = 12.0  # push streams a second to a stream-per-push subscriber
+PER_PUSH_BURST = 10
 
 
 class PushSender:
     """Sends one-way frames to ``peer``; background readers run in ``nursery``."""
 
     def __init__(self, host: IHost, peer: str, protocol_ids: tuple[str, ...], nursery: trio.Nursery,
-                 timeout: float, probe_window: float = PROBE_WINDOW) -> None:
+                 timeout: float, probe_window: float = PROBE_WINDOW, per_push_rate: float = PER_PUSH_RATE,
+                 per_push_burst: int = PER_PUSH_BURST) -> None:
         self.host = host
         self.peer_id = ID.from_base58(peer)
         self.protocol_ids = protocol_ids
@@ -41,6 +49,7 @@ class PushSender:
         self._closed_by_peer = trio.Event()
         self._watcher = trio.CancelScope()
         self.streams_opened = 0
+        self._pace = _TokenBucket(per_push_rate, per_push_burst)
 
     async def send(self, payload: bytes) -> None:
         """Raises PeerUnreachable when neither the open stream nor a fresh one takes the frame."""
@@ -56,6 +65,7 @@ class PushSender:
 
     async def _send(self, payload: bytes) -> None:
         if self.stream_per_push:
+            await self._pace.take()
             stream = await self._open()
             try:
                 await write_frame(stream, payload)
@@ -94,6 +104,22 @@ class PushSender:
         stream, self._stream = self._stream, None
         if stream is not None:
             await _close(stream)
+
+
+class _TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self.tokens = float(burst)
+        self.at = trio.current_time()
+
+    async def take(self) -> None:
+        now = trio.current_time()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            await trio.sleep((1 - self.tokens) / self.rate)
+            self.tokens, self.at = 1.0, trio.current_time()
+        self.tokens -= 1
 
 
 async def _watch(stream: Any, closed: trio.Event, scope: trio.CancelScope) -> None:
