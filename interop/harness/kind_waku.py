@@ -321,3 +321,73 @@ async def waku_peer_exchange(run: Run) -> bool:
                           f"({tries} tries, {figures['node_asks_go_waku']['seconds']} s); go-waku C learnt B "
                           f"from node: {figures['go_waku_asks_node']['b_ok']}")
     return bool(figures["node_asks_go_waku"]["b_record_ok"] and figures["go_waku_asks_node"]["b_ok"])
+
+
+# -- our light client against go-waku's services -------------------------------------------------
+@scenario("waku-light-client", two_party=False)
+async def waku_light_client(run: Run) -> bool:
+    """Our light node (no relay) uses go-waku G as its service peer: filter-subscribes there and
+    gets what G's relay carries, lightpushes through G (v2, all go-waku serves) and the messages
+    reach our relay node N, G's relay peer; ping; after unsubscribe G pushes nothing more."""
+    params, figures = run.params, run.figures
+    interval = float(params.get("interval_us", 20000)) / 1e6
+    g = await run.open("go-waku")
+    n = await run.open("node", node={})
+    assert isinstance(g, PeerParty) and isinstance(n, NodeParty)
+    hashes = NodeHashes(n)
+    await n.nursery.start(hashes.run)
+    await g.subscribe(TOPIC)
+    await n.subscribe(TOPIC)
+    await n.dial(g.address("tcp"))
+    await g.wait_mesh(TOPIC, n.peer_id, 15)
+    light = await run.open("node", node={"light": True, "service_peers": [g.address("tcp")]})
+    assert isinstance(light, NodeParty) and light.node.light is not None
+    client = light.node.light
+    figures["parties"] = "node(light)->go-waku<-node"
+
+    async def g_publish(count: int) -> list[str]:
+        r = await g.peer.command("publish", timeout=count + 30.0, topic=TOPIC, count=count, size=128,
+                                 interval_us=int(interval * 1e6), content_topic=CONTENT_TOPIC)
+        return [m["hash"] for m in r["messages"]]
+
+    count = int(params.get("count", 30))
+    got: set[str] = set()
+    with client.filter.messages(TOPIC, [CONTENT_TOPIC]) as sub:
+
+        async def collect() -> None:
+            async for env in sub:
+                got.add(env.hash.hex())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(collect)
+            await client.subscribe([CONTENT_TOPIC], TOPIC)
+            sent = await g_publish(count)
+            await _until(lambda: set(sent) <= got, float(params.get("deliver_timeout_s", 20)))
+            figures["filter"] = {"published_by_go_waku": len(sent), "pushed_same_hash": len(set(sent) & got)}
+            await client.filter.ping(g.peer_id)
+            await client.unsubscribe([CONTENT_TOPIC], TOPIC)
+            after = await g_publish(5)
+            await trio.sleep(float(params.get("quiet_s", 2)))
+            figures["filter"]["pushed_after_unsubscribe"] = len(set(after) & got)
+            nursery.cancel_scope.cancel()
+
+    pushed, errors = [], []
+    lp_interval = float(params.get("lightpush_interval_us", 1_100_000)) / 1e6  # go-waku serves 1 push/s a peer
+    for i in range(int(params.get("lightpush_count", 5))):
+        msg = WakuMessage(payload=b"light %d" % i, content_topic=CONTENT_TOPIC, timestamp=time.time_ns())
+        try:
+            pushed.append((await client.publish(msg, TOPIC)).hex())
+        except Exception as exc:  # every refusal is counted and reported
+            errors.append(f"{type(exc).__name__}: {exc}")
+        await trio.sleep(lp_interval)
+    await _until(lambda: set(pushed) <= set(hashes.seen), float(params.get("deliver_timeout_s", 20)))
+    figures["lightpush"] = {"accepted": len(pushed), "errors": errors[:3],
+                            "at_our_relay_same_hash": len(set(pushed) & set(hashes.seen)),
+                            "client": client.lightpush.statistics()}
+    f, lp = figures["filter"], figures["lightpush"]
+    n_lp = int(params.get("lightpush_count", 5))
+    figures["summary"] = (f"go-waku filter pushed {f['pushed_same_hash']}/{count} to our light client, "
+                          f"{f['pushed_after_unsubscribe']} after unsubscribe; our lightpush via go-waku "
+                          f"{lp['accepted']}/{n_lp} accepted, {lp['at_our_relay_same_hash']} reached our relay")
+    return bool(f["pushed_same_hash"] == count and f["pushed_after_unsubscribe"] == 0
+                and lp["accepted"] == n_lp and lp["at_our_relay_same_hash"] == n_lp)

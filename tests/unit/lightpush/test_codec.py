@@ -84,11 +84,16 @@ def test_missing_required_fields_are_400() -> None:
         (_field(1, 2, b"id"), codec.decode_request),  # no message
         (_field(1, 2, b"id"), codec.decode_response),  # no status code
         (_field(2, 2, _field(2, 2, b"")), codec.decode_push_rpc),  # request without topic
-        (_field(3, 2, _field(2, 2, b"x")), codec.decode_push_rpc),  # response without is_success
     ]:
         with pytest.raises(RemoteProtocolError) as info:
             decode(bad)
         assert info.value.status_code == 400
+
+
+def test_a_v2_response_without_is_success_is_a_refusal() -> None:
+    """go-waku (proto3 plain bool) leaves is_success=false out, e.g. when it rate limits."""
+    rpc = codec.decode_push_rpc(_field(1, 2, b"N/A") + _field(3, 2, _field(2, 2, b"exceeds the rate limit")))
+    assert rpc.response == PushResponse(False, "exceeds the rate limit")
 
 
 def test_an_absent_request_id_decodes_as_empty() -> None:

@@ -146,6 +146,7 @@ def test_refusals_before_decoding() -> None:
 
 def test_client_side_status_of_v2_refusals_and_typed_errors() -> None:
     assert v2_status("TOO_MANY_REQUESTS") == 429
+    assert v2_status("exceeds the rate limit") == 429  # go-waku's text
     assert v2_status("not_published_to_any_peer") == 503
     assert v2_status("decode_rpc_failure: x") == 400
     assert v2_status("something else") == 500

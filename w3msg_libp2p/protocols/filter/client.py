@@ -43,6 +43,9 @@ PING_INTERVAL = 60.0  # js-waku's keep-alive; nwaku expires a silent subscriber 
 RETRY_INTERVAL = (0.5, 30.0)  # first and longest wait before retrying an unreachable service peer
 SEEN_CAPACITY = 4096  # message hashes remembered to deliver a message pushed twice only once
 CONNECT_TIMEOUT = 10.0
+# go-waku's filter service answers 429 to a second request within a second (1/s per peer, burst 1):
+# a subscribe on two shards, or a ping right after a subscribe, would fail. 429s are retried.
+RATE_LIMITED_RETRIES = (1.1, 2.5)  # waits before the retries
 
 
 class FilterError(RemoteProtocolError):
@@ -175,6 +178,12 @@ class FilterClient:
         req = SubscribeRequest(request_id or str(uuid.uuid4()), kind, pubsub_topic, tuple(content_topics))
         self.stats[f"requests_{kind.name.lower()}"] += 1
         response = await self.send(peer_id, req)
+        for wait in RATE_LIMITED_RETRIES:
+            if response.status_code != Status.TOO_MANY_REQUESTS:
+                break
+            self.stats["retried_429"] += 1
+            await trio.sleep(wait)
+            response = await self.send(peer_id, req)
         if not response.ok:
             self.stats[f"refused_{response.status_code}"] += 1
             raise FilterError(response.status_code, response.status_desc or f"filter error {response.status_code}",

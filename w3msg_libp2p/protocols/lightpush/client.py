@@ -24,6 +24,7 @@ from ...net.reqresp import DEFAULT_TIMEOUT, STREAM_GONE, read_frame, write_frame
 from . import codec
 from .rpc import (
     DECODE_FAILURE,
+    GO_WAKU_TOO_MANY_REQUESTS,
     LIGHTPUSH_PROTOCOLS,
     LIGHTPUSH_V3,
     V2_INFO_EMPTY_REQUEST,
@@ -169,7 +170,7 @@ class LightpushClient:
 
 def v2_status(info: str) -> int:
     """A v3 status for a v2 refusal, from the texts nwaku (and our server) send."""
-    if info == V2_INFO_TOO_MANY_REQUESTS:
+    if info in (V2_INFO_TOO_MANY_REQUESTS, GO_WAKU_TOO_MANY_REQUESTS):
         return int(LightpushStatus.TOO_MANY_REQUESTS)
     if info == V2_INFO_NOT_PUBLISHED:
         return int(LightpushStatus.NO_PEERS_TO_RELAY)

@@ -104,7 +104,7 @@ def decode_push_rpc(data: bytes, max_size: int = MAX_REQUEST_BYTES) -> PushRpc:
         request = PushRequest(req.pubsub_topic, from_proto(req.message))
     if msg.HasField("response"):
         resp = msg.response
-        if not resp.HasField("is_success"):
-            raise RemoteProtocolError("PushResponse has no is_success", 400)
+        # go-waku's PushResponse has a plain proto3 bool, so its refusals leave is_success out:
+        # absent reads as false (we still always write it: nwaku requires it)
         response = PushResponse(resp.is_success, resp.info if resp.HasField("info") else None)
     return PushRpc(request_id=msg.request_id, request=request, response=response)

@@ -40,6 +40,7 @@ V2_INFO_NOT_PUBLISHED = "not_published_to_any_peer"
 V2_INFO_EMPTY_REQUEST = "empty_request_body_failure"
 DECODE_FAILURE = "decode_rpc_failure"
 V3_TOO_MANY_REQUESTS = "Request rejected due to too many requests"
+GO_WAKU_TOO_MANY_REQUESTS = "exceeds the rate limit"  # go-waku's v2 text (1 request/s per peer)
 
 
 # -- v3 --------------------------------------------------------------------------------------
