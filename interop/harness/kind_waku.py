@@ -6,6 +6,7 @@ two is the Waku message hash (w3msg_libp2p.core.message.message_hash / go-waku's
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 import time
@@ -77,17 +78,20 @@ def _peer_hashes(peer: PeerParty, via: str = "relay") -> dict[str, str]:
     return {m["hash"]: m.get("sha256", "") for m in peer.peer.messages if m.get("via") == via and "hash" in m}
 
 
-async def _node_publish(node: NodeParty, count: int, size: int, interval_s: float,
-                        content_topic: str = CONTENT_TOPIC) -> tuple[list[str], dict[str, str], list[str]]:
+async def _node_publish(node: NodeParty, count: int, size: int, interval_s: float, content_topic: str = CONTENT_TOPIC,
+                        meta_size: int = 0) -> tuple[list[str], dict[str, str], list[str]]:
     """Our node publishes ``count`` messages on TOPIC: (hashes relay returned, hash we computed
-    independently -> sha256 of the encoded message, errors)."""
+    independently -> sha256 of the encoded message, errors). With ``meta_size``, every odd message
+    carries meta (hashed) and ephemeral + version 0 (not hashed), as the go-waku peer does."""
     relay = node.node.relay
     assert relay is not None
     returned: list[str] = []
     computed: dict[str, str] = {}
     errors: list[str] = []
-    for _ in range(count):
+    for i in range(count):
         msg = WakuMessage(payload=secrets.token_bytes(size), content_topic=content_topic, timestamp=time.time_ns())
+        if meta_size and i % 2:
+            msg = dataclasses.replace(msg, meta=secrets.token_bytes(meta_size), ephemeral=True, version=0)
         try:
             returned.append((await relay.publish(TOPIC, msg)).hex())
             computed[message_hash(TOPIC, msg).hex()] = _encoded_sha(msg)
@@ -108,11 +112,11 @@ async def waku_relay(run: Run) -> bool:
     params, figures = run.params, run.figures
     peer, node, hashes = await _relay_pair(run)
     count, size, interval_us = int(params["count"]), int(params.get("size", 256)), int(params.get("interval_us", 2000))
-    timeout = float(params.get("deliver_timeout_s", 30))
+    timeout, meta_size = float(params.get("deliver_timeout_s", 30)), int(params.get("meta_size", 0))
 
     start = time.monotonic()
     r = await peer.peer.command("publish", timeout=count + 60.0, topic=TOPIC, count=count, size=size,
-                                interval_us=interval_us, content_topic=CONTENT_TOPIC)
+                                interval_us=interval_us, content_topic=CONTENT_TOPIC, meta_size=meta_size)
     sent = {m["hash"]: m["sha256"] for m in r["messages"]}
     await _until(lambda: set(sent) <= set(hashes.seen), timeout)
     same_bytes = sum(1 for h, s in sent.items() if hashes.seen.get(h) == s)
@@ -122,7 +126,7 @@ async def waku_relay(run: Run) -> bool:
         "same_bytes": same_bytes, "seconds": round(time.monotonic() - start, 3)}
 
     start = time.monotonic()
-    returned, computed, errors = await _node_publish(node, count, size, interval_us / 1e6)
+    returned, computed, errors = await _node_publish(node, count, size, interval_us / 1e6, meta_size=meta_size)
     await _until(lambda: set(returned) <= set(_peer_hashes(peer)), timeout)
     got = _peer_hashes(peer)
     figures["node_to_go_waku"] = {

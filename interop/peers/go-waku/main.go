@@ -426,11 +426,19 @@ func cmdWaitMesh(a *peerApp, r args) (map[string]any, error) {
 	}
 }
 
-func newMessage(r args, size int) *wpb.WakuMessage {
+// newMessage is the i-th message of a publish: with meta_size > 0, every odd one carries meta
+// (part of the message hash) and is marked ephemeral with version 0 (not part of it).
+func newMessage(r args, size int, i int) *wpb.WakuMessage {
 	payload := make([]byte, size)
 	_, _ = rand.Read(payload)
-	return &wpb.WakuMessage{Payload: payload, ContentTopic: r.str("content_topic", contentTopic),
+	msg := &wpb.WakuMessage{Payload: payload, ContentTopic: r.str("content_topic", contentTopic),
 		Timestamp: proto.Int64(time.Now().UnixNano())}
+	if n := r.num("meta_size", 0); n > 0 && i%2 == 1 {
+		msg.Meta = make([]byte, n)
+		_, _ = rand.Read(msg.Meta)
+		msg.Ephemeral, msg.Version = proto.Bool(true), proto.Uint32(0)
+	}
+	return msg
 }
 
 func cmdPublish(a *peerApp, r args) (map[string]any, error) {
@@ -438,7 +446,7 @@ func cmdPublish(a *peerApp, r args) (map[string]any, error) {
 	interval := time.Duration(r.num("interval_us", 0)) * time.Microsecond
 	messages, errs := []map[string]any{}, []string{}
 	for i := 0; i < r.num("count", 1); i++ {
-		msg := newMessage(r, r.num("size", 64))
+		msg := newMessage(r, r.num("size", 64), i)
 		data, _ := proto.Marshal(msg)
 		h := hashHex(msg.Hash(topic))
 		a.mu.Lock()
@@ -473,7 +481,7 @@ func cmdLightpush(a *peerApp, r args) (map[string]any, error) {
 	interval := time.Duration(r.num("interval_us", 0)) * time.Microsecond
 	var results []map[string]any
 	for i := 0; i < r.num("count", 1); i++ {
-		msg := newMessage(r, r.num("size", 64))
+		msg := newMessage(r, r.num("size", 64), i)
 		data, _ := proto.Marshal(msg)
 		want := hashHex(msg.Hash(topic))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
