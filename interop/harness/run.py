@@ -17,6 +17,7 @@ from typing import Any
 
 import trio
 
+from interop.harness import netns
 from interop.harness.parties import Party, PeerParty, node_party
 from interop.harness.peers import peer_process
 
@@ -113,6 +114,10 @@ async def run_one(spec: dict[str, Any], direction: str, workdir: Path) -> Result
     """Run ``spec`` once in ``direction`` with fresh processes; a crash is recorded as the result."""
     import interop.harness.kinds  # noqa: F401  (registers every scenario kind)
 
+    if spec.get("netns") and not netns.inside():
+        res = await netns.run_in_netns(spec, direction, workdir)
+        COMPLETED.append(res)
+        return res
     res = Result(spec["peer"], spec["name"], direction, spec.get("other", "node"), spec.get("expect", "pass"))
     start = time.monotonic()
     try:

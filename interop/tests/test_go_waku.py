@@ -6,8 +6,9 @@ relay, lightpush, filter, store, peer exchange) run in test_scenarios.py with ev
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,7 +17,6 @@ import trio
 
 from interop.harness.parties import NodeParty, PeerParty, node_party
 from interop.harness.peers import PEERS, peer_process
-from interop.tests.conftest import build_or_skip
 from w3msg_libp2p.core.enr import parse_enr
 from w3msg_libp2p.testing.peer_process import PeerError
 
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.interop
 
 
 @pytest.fixture(scope="session")
-def go_waku_peer() -> float:
-    return build_or_skip("go-waku")
+def go_waku_peer(build_peer_or_skip: Callable[[str], float]) -> float:
+    return build_peer_or_skip("go-waku")
 
 
 @asynccontextmanager
@@ -48,11 +48,13 @@ async def test_ready_line_is_loopback_cluster_1_shard_0_with_a_readable_enr(go_w
     assert shards is not None and (shards.cluster_id, shards.shard_ids) == (1, (0,))
 
 
-async def test_discv5_enr_carries_its_udp_port(go_waku_peer: float, tmp_path: Path) -> None:
-    """The record a --discv5 peer hands out (and the scenario uses as a bootnode) names its UDP port."""
-    async with go_waku(tmp_path, "--discv5") as peer:
-        enr = parse_enr(peer.peer.ready["enr"])
-    assert enr.udp is not None and enr.udp > 0 and enr.ip == "127.0.0.1"
+async def test_discv5_is_refused_outside_the_harness_network_namespace(go_waku_peer: float) -> None:
+    """go-waku binds discv5 to 0.0.0.0: the peer runs it only where loopback is the only interface."""
+    env = {k: v for k, v in os.environ.items() if k != "W3MSG_INTEROP_NETNS"}
+    with trio.fail_after(30):
+        proc = await trio.run_process([*PEERS["go-waku"].command, "--mode", "waku", "--discv5"], env=env,
+                                      stdin=subprocess.DEVNULL, capture_stdout=True, capture_stderr=True, check=False)
+    assert proc.returncode != 0 and b"network namespace" in proc.stderr and proc.stdout == b""
 
 
 async def test_unknown_command_and_bad_peer_id_are_error_replies(go_waku_peer: float, tmp_path: Path) -> None:

@@ -83,6 +83,11 @@ func main() {
 	if *mode != "waku" {
 		fatal(fmt.Errorf("--mode %q: this peer only speaks the Waku relay configuration", *mode))
 	}
+	// go-waku binds discv5's UDP socket to 0.0.0.0 (not configurable in v0.10.0): allow it only in the
+	// harness's loopback-only network namespace (interop/harness/netns.py), never on the host's network.
+	if *discv5 && os.Getenv("W3MSG_INTEROP_NETNS") != "1" {
+		fatal(fmt.Errorf("--discv5 binds 0.0.0.0: run it in the harness's network namespace (W3MSG_INTEROP_NETNS=1)"))
+	}
 	app, err := start(*discv5, bootnodes, *logLevel)
 	if err != nil {
 		fatal(err)
