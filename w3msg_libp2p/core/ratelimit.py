@@ -42,15 +42,26 @@ class TokenBucket:
         self.tokens = float(limit.capacity)
         self.updated = now
 
+    @property
+    def rate(self) -> float:
+        return self.limit.capacity / self.limit.period
+
     def take(self, now: float, cost: float = 1.0) -> bool:
-        elapsed = max(0.0, now - self.updated)
-        self.updated = now
-        rate = self.limit.capacity / self.limit.period
-        self.tokens = min(float(self.limit.capacity), self.tokens + elapsed * rate)
+        self._refill(now)
         if self.tokens >= cost:
             self.tokens -= cost
             return True
         return False
+
+    def seconds_until(self, now: float, cost: float = 1.0) -> float:
+        """How long until ``take(cost)`` can succeed (0 when it can now)."""
+        self._refill(now)
+        return max(0.0, (cost - self.tokens) / self.rate)
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self.updated)
+        self.updated = now
+        self.tokens = min(float(self.limit.capacity), self.tokens + elapsed * self.rate)
 
 
 class PeerRateLimiter:

@@ -35,3 +35,13 @@ def test_tracked_peers_are_bounded() -> None:
     assert limiter.allow("a", 0) and limiter.allow("b", 0) and limiter.allow("c", 0)
     assert len(limiter._buckets) == 2
     assert not limiter.allow("c", 0)
+
+
+def test_seconds_until_says_when_the_next_token_comes() -> None:
+    bucket = TokenBucket(RateLimit(10, 10 / 12), now=0.0)  # burst 10, 12 a second
+    assert all(bucket.take(0.0) for _ in range(10))
+    assert not bucket.take(0.0)
+    assert bucket.seconds_until(0.0) == pytest.approx(1 / 12)
+    assert not bucket.take(0.05)
+    assert bucket.take(1 / 12)
+    assert bucket.seconds_until(10.0) == 0.0

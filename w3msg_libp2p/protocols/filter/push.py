@@ -25,6 +25,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from ...core.errors import PeerUnreachable
+from ...core.ratelimit import RateLimit, TokenBucket
 from ...net.reqresp import STREAM_GONE, write_frame
 
 PROBE_WINDOW = 1.0  # seconds a first push waits for a one-push-per-stream client to close
@@ -49,7 +50,8 @@ class PushSender:
         self._closed_by_peer = trio.Event()
         self._watcher = trio.CancelScope()
         self.streams_opened = 0
-        self._pace = _TokenBucket(per_push_rate, per_push_burst)
+        # burst ``per_push_burst``, refilled at ``per_push_rate`` a second
+        self._pace = TokenBucket(RateLimit(per_push_burst, per_push_burst / per_push_rate), trio.current_time())
 
     async def send(self, payload: bytes) -> None:
         """Raises PeerUnreachable when neither the open stream nor a fresh one takes the frame."""
@@ -65,7 +67,8 @@ class PushSender:
 
     async def _send(self, payload: bytes) -> None:
         if self.stream_per_push:
-            await self._pace.take()
+            while not self._pace.take(trio.current_time()):
+                await trio.sleep(self._pace.seconds_until(trio.current_time()))
             stream = await self._open()
             try:
                 await write_frame(stream, payload)
@@ -104,22 +107,6 @@ class PushSender:
         stream, self._stream = self._stream, None
         if stream is not None:
             await _close(stream)
-
-
-class _TokenBucket:
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self.tokens = float(burst)
-        self.at = trio.current_time()
-
-    async def take(self) -> None:
-        now = trio.current_time()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1:
-            await trio.sleep((1 - self.tokens) / self.rate)
-            self.tokens, self.at = 1.0, trio.current_time()
-        self.tokens -= 1
 
 
 async def _watch(stream: Any, closed: trio.Event, scope: trio.CancelScope) -> None:
