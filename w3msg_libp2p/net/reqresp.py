@@ -155,7 +155,7 @@ class RequestResponseServer:
             log.exception("%s: internal error serving %s", p.protocol_ids[0], peer)
             with contextlib.suppress(*STREAM_GONE):
                 await write_frame(stream, p.refuse(500, "internal error"))
-        await _close(stream)
+        await close_quietly(stream)
 
 
 class OneWayServer:
@@ -200,7 +200,7 @@ class OneWayServer:
         except STREAM_GONE:
             self.stats.refusals["stream_error"] += 1
             return
-        await _close(stream)
+        await close_quietly(stream)
 
 
 async def _first_byte_or_eof(stream: INetStream) -> bytes | None:
@@ -222,12 +222,12 @@ async def request(host: IHost, peer: str | ID, protocol_ids: tuple[str, ...], pa
     peer_id = peer if isinstance(peer, ID) else ID.from_base58(peer)
     try:
         with trio.fail_after(timeout):
-            stream = await _open(host, peer_id, protocol_ids)
+            stream = await open_stream(host, peer_id, protocol_ids)
             try:
                 await write_frame(stream, payload)
                 response = await read_frame(stream, max_response_bytes)
             finally:
-                await _close(stream)
+                await close_quietly(stream)
     except trio.TooSlowError:
         raise PeerUnreachable(f"{protocol_ids[0]} request to {peer_id} timed out after {timeout} s") from None
     except STREAM_GONE as exc:
@@ -237,51 +237,24 @@ async def request(host: IHost, peer: str | ID, protocol_ids: tuple[str, ...], pa
 
 async def send_one_way(host: IHost, peer: str | ID, protocol_ids: tuple[str, ...], payload: bytes,
                        timeout: float = DEFAULT_TIMEOUT) -> None:
-    """One frame on a stream of its own (as go-waku pushes); raises PeerUnreachable."""
-    stream = PushStream(host, peer, protocol_ids, timeout)
+    """One frame on a stream of its own (as go-waku pushes); raises PeerUnreachable.
+    (Filter pushes choose their stream usage per subscriber: protocols/filter/push.py.)"""
+    peer_id = peer if isinstance(peer, ID) else ID.from_base58(peer)
     try:
-        await stream.send(payload)
-    finally:
-        await stream.aclose()
-
-
-class PushStream:
-    """One long-lived outbound stream carrying many one-way frames to a peer (nwaku's filter
-    push). A stream per frame would pile up half-closed streams at a peer that never closes its
-    side (js-waku allows 100, then drops the connection). A failed write reopens the stream and
-    sends that frame once more."""
-
-    def __init__(self, host: IHost, peer: str | ID, protocol_ids: tuple[str, ...],
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.host = host
-        self.peer_id = peer if isinstance(peer, ID) else ID.from_base58(peer)
-        self.protocol_ids = protocol_ids
-        self.timeout = timeout
-        self._stream: INetStream | None = None
-        self.reopened = 0
-
-    async def send(self, payload: bytes) -> None:
-        """Raises PeerUnreachable when neither the open stream nor a fresh one takes the frame."""
-        for attempt in range(2):
+        with trio.fail_after(timeout):
+            stream = await open_stream(host, peer_id, protocol_ids)
             try:
-                with trio.fail_after(self.timeout):
-                    if self._stream is None:
-                        self._stream = await _open(self.host, self.peer_id, self.protocol_ids)
-                        self.reopened += attempt
-                    await write_frame(self._stream, payload)
-                return
-            except (trio.TooSlowError, *STREAM_GONE) as exc:
-                await self.aclose()
-                if attempt:
-                    raise PeerUnreachable(f"{self.protocol_ids[0]} push to {self.peer_id} failed: {exc}") from None
-
-    async def aclose(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            await _close(stream)
+                await write_frame(stream, payload)
+            finally:
+                await close_quietly(stream)
+    except trio.TooSlowError:
+        raise PeerUnreachable(f"{protocol_ids[0]} to {peer_id} timed out after {timeout} s") from None
+    except STREAM_GONE as exc:
+        raise PeerUnreachable(f"{protocol_ids[0]} to {peer_id} failed: {exc}") from None
 
 
-async def _open(host: IHost, peer_id: ID, protocol_ids: tuple[str, ...]) -> INetStream:
+async def open_stream(host: IHost, peer_id: ID, protocol_ids: tuple[str, ...]) -> INetStream:
+    """A new stream to ``peer_id``; PeerUnreachable when it cannot be had (dial, negotiation)."""
     try:
         return await host.new_stream(peer_id, [TProtocol(p) for p in protocol_ids])
     except trio.TooSlowError:
@@ -290,7 +263,7 @@ async def _open(host: IHost, peer_id: ID, protocol_ids: tuple[str, ...]) -> INet
         raise PeerUnreachable(f"cannot open {protocol_ids[0]} to {peer_id}: {exc}") from None
 
 
-async def _close(stream: INetStream) -> None:
+async def close_quietly(stream: INetStream) -> None:
     with contextlib.suppress(*STREAM_GONE):
         await stream.close()
 

@@ -16,17 +16,15 @@ subscriber's push queue, where a full queue drops and counts.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import trio
 from libp2p.abc import IHost, INetStream
-from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
 from ...core.errors import PeerUnreachable
 from ...core.ratelimit import RateLimit, TokenBucket
-from ...net.reqresp import STREAM_GONE, write_frame
+from ...net.reqresp import STREAM_GONE, close_quietly, open_stream, write_frame
 
 PROBE_WINDOW = 1.0  # seconds a first push waits for a one-push-per-stream client to close
 PER_PUSH_RATE = 12.0  # push streams a second to a stream-per-push subscriber
@@ -73,7 +71,7 @@ class PushSender:
             try:
                 await write_frame(stream, payload)
             finally:
-                await _close(stream)
+                await close_quietly(stream)
             return
         if self._stream is not None and self._closed_by_peer.is_set():
             await self.aclose()  # the subscriber closed it: what we wrote now would be lost
@@ -93,12 +91,7 @@ class PushSender:
                 await self.aclose()
 
     async def _open(self) -> INetStream:
-        try:
-            stream = await self.host.new_stream(self.peer_id, [TProtocol(p) for p in self.protocol_ids])
-        except trio.TooSlowError:
-            raise
-        except Exception as exc:  # py-libp2p: dial errors, negotiation failures, unsupported protocol
-            raise PeerUnreachable(f"cannot open {self.protocol_ids[0]} to {self.peer_id}: {exc}") from None
+        stream = await open_stream(self.host, self.peer_id, self.protocol_ids)
         self.streams_opened += 1
         return stream
 
@@ -106,7 +99,7 @@ class PushSender:
         self._watcher.cancel()
         stream, self._stream = self._stream, None
         if stream is not None:
-            await _close(stream)
+            await close_quietly(stream)
 
 
 async def _watch(stream: Any, closed: trio.Event, scope: trio.CancelScope) -> None:
@@ -118,8 +111,3 @@ async def _watch(stream: Any, closed: trio.Event, scope: trio.CancelScope) -> No
         except (EOFError, *STREAM_GONE):
             pass
         closed.set()
-
-
-async def _close(stream: INetStream) -> None:
-    with contextlib.suppress(*STREAM_GONE):
-        await stream.close()
