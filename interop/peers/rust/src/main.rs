@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::{
-    gossipsub, identify, identity, multiaddr::Protocol, noise, swarm::NetworkBehaviour,
+    gossipsub, identify, identity, multiaddr::Protocol, noise, ping, swarm::NetworkBehaviour,
     swarm::SwarmEvent, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
 use rand::RngCore;
@@ -19,7 +19,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt as _, BufReader};
 use tokio::sync::mpsc;
 
 const ECHO: StreamProtocol = StreamProtocol::new("/w3msg/echo/1.0.0");
-const PING: StreamProtocol = StreamProtocol::new("/ipfs/ping/1.0.0");
+// rust-libp2p's ping behaviour pings each connection as soon as it opens, then at this interval;
+// `dial` and `ping` report its round trips (test-plans measures them the same way).
+const PING_INTERVAL: Duration = Duration::from_millis(200);
 const WAKU_RELAY: &str = "/vac/waku/relay/2.0.0";
 // Waku's 150 KiB message limit plus room for the RPC framing around it.
 const WAKU_MAX_TRANSMIT: usize = 150 * 1024 + 16 * 1024;
@@ -29,6 +31,7 @@ const DEFAULT_CONTENT_TOPIC: &str = "/w3msg/1/interop/proto";
 struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     identify: identify::Behaviour,
+    ping: ping::Behaviour,
     stream: libp2p_stream::Behaviour,
 }
 
@@ -41,6 +44,7 @@ enum Mode {
 /// A command whose reply depends on later swarm events.
 enum Waiter {
     Dial { id: Value, peer: PeerId, start: Instant },
+    Ping { id: Value, peer: PeerId, count: usize, rtts: Vec<f64>, deadline: Instant },
     Mesh { id: Value, topic: gossipsub::TopicHash, peer: Option<PeerId>, deadline: Instant },
     Identify { id: Value, peer: PeerId, deadline: Instant },
     Received { id: Value, count: u64, deadline: Instant },
@@ -126,6 +130,7 @@ fn build_swarm(mode: Mode) -> Result<Swarm<Behaviour>, Box<dyn std::error::Error
                 identify::Config::new("ipfs/0.1.0".into(), key.public())
                     .with_agent_version(format!("w3msg-rust-peer/{}", env!("CARGO_PKG_VERSION"))),
             ),
+            ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_INTERVAL)),
             stream: libp2p_stream::Behaviour::new(),
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
@@ -179,26 +184,6 @@ fn parse_peer(cmd: &Value) -> Result<PeerId, String> {
     str_field(cmd, "peer_id")?.parse().map_err(|e| format!("bad peer_id: {e}"))
 }
 
-/// Request/response pings on our own stream, so RTTs are measured on demand.
-async fn ping_rtts(control: &mut libp2p_stream::Control, peer: PeerId, count: u64) -> Result<Vec<f64>, String> {
-    let mut s = control.open_stream(peer, PING).await.map_err(|e| format!("open ping stream: {e}"))?;
-    let mut rtts = Vec::new();
-    for _ in 0..count {
-        let payload = random_bytes(32);
-        let start = Instant::now();
-        s.write_all(&payload).await.map_err(|e| format!("ping write: {e}"))?;
-        s.flush().await.map_err(|e| format!("ping flush: {e}"))?;
-        let mut back = [0u8; 32];
-        s.read_exact(&mut back).await.map_err(|e| format!("ping read: {e}"))?;
-        if back[..] != payload[..] {
-            return Err("ping payload mismatch".into());
-        }
-        rtts.push(ms(start.elapsed()));
-    }
-    let _ = s.close().await; // best effort: the RTTs are already measured
-    Ok(rtts)
-}
-
 /// Writes `size` random bytes while reading the echo concurrently (yamux windows would deadlock otherwise).
 async fn echo_client(mut control: libp2p_stream::Control, peer: PeerId, size: usize) -> Result<Value, String> {
     let start = Instant::now();
@@ -221,10 +206,7 @@ async fn echo_client(mut control: libp2p_stream::Control, peer: PeerId, size: us
     Ok(json!({"ok": back == data, "bytes": back.len(), "ms": ms(start.elapsed())}))
 }
 
-/// Serves `protocol` by echoing every byte until EOF: /w3msg/echo/1.0.0, and /ipfs/ping/1.0.0 too
-/// (a ping is 32 bytes echoed back). Ping is served here rather than by `ping::Behaviour`: that
-/// behaviour also pings on its own as soon as a connection opens, and its handler drops an inbound
-/// ping stream when another arrives, which cut our measured pings short between two rust peers.
+/// Serves `protocol` (/w3msg/echo/1.0.0) by echoing every byte until EOF.
 async fn echo_server(mut control: libp2p_stream::Control, protocol: StreamProtocol, out: mpsc::UnboundedSender<Value>) {
     let mut incoming = match control.accept(protocol.clone()) {
         Ok(i) => i,
@@ -269,13 +251,11 @@ impl State {
             }
             "ping" => {
                 let peer = parse_peer(cmd)?;
-                let (count, mut control, out, id) = (u64_field(cmd, "count", 1), self.control.clone(), self.out.clone(), id.clone());
-                tokio::spawn(async move {
-                    match ping_rtts(&mut control, peer, count).await {
-                        Ok(rtts) => reply(&out, &id, "pinged", json!({"rtts_ms": rtts})),
-                        Err(e) => error(&out, &id, e),
-                    }
-                });
+                if !swarm.is_connected(&peer) {
+                    return Err(format!("not connected to {peer}"));
+                }
+                let count = u64_field(cmd, "count", 1) as usize;
+                self.waiters.push(Waiter::Ping { id: id.clone(), peer, count, rtts: Vec::new(), deadline });
             }
             "echo" => {
                 let peer = parse_peer(cmd)?;
@@ -417,7 +397,9 @@ impl State {
         let waiters = std::mem::take(&mut self.waiters);
         for w in waiters {
             match w {
-                Waiter::Dial { id, peer, start } if swarm.is_connected(&peer) => self.finish_dial(id, peer, start),
+                Waiter::Ping { id, peer, count, rtts, deadline } if now >= deadline => {
+                    error(&self.out, &id, format!("{} of {count} pings from {peer} in time", rtts.len()))
+                }
                 Waiter::Mesh { id, topic, peer, deadline } => {
                     let mut mesh = swarm.behaviour().gossipsub.mesh_peers(&topic);
                     let found = match peer {
@@ -456,16 +438,34 @@ impl State {
         }
     }
 
-    /// test-plans' handshakePlusOneRTT: from dial start to the end of the first ping.
-    fn finish_dial(&self, id: Value, peer: PeerId, start: Instant) {
-        let (mut control, out) = (self.control.clone(), self.out.clone());
-        tokio::spawn(async move {
-            match ping_rtts(&mut control, peer, 1).await {
-                Ok(rtts) => reply(&out, &id, "dialed", json!({
-                    "peer_id": peer.to_string(), "handshake_plus_one_rtt_ms": ms(start.elapsed()),
-                    "ping_rtt_ms": rtts[0]})),
-                Err(e) => error(&out, &id, format!("connected but first ping failed: {e}")),
+    /// A round trip of the ping behaviour: answers a dial waiting for its first ping
+    /// (test-plans' handshakePlusOneRTT: from dial start to the end of the first ping) and the
+    /// `ping` commands collecting round trips of that peer.
+    fn on_ping(&mut self, peer: PeerId, result: Result<Duration, ping::Failure>) {
+        let out = self.out.clone();
+        self.waiters.retain_mut(|w| match (w, &result) {
+            (Waiter::Dial { id, peer: p, start }, Ok(rtt)) if *p == peer => {
+                reply(&out, id, "dialed", json!({"peer_id": peer.to_string(),
+                    "handshake_plus_one_rtt_ms": ms(start.elapsed()), "ping_rtt_ms": ms(*rtt)}));
+                false
             }
+            (Waiter::Dial { id, peer: p, .. }, Err(e)) if *p == peer => {
+                error(&out, id, format!("connected but the first ping failed: {e}"));
+                false
+            }
+            (Waiter::Ping { id, peer: p, count, rtts, .. }, Ok(rtt)) if *p == peer => {
+                rtts.push(ms(*rtt));
+                if rtts.len() < *count {
+                    return true;
+                }
+                reply(&out, id, "pinged", json!({"rtts_ms": rtts}));
+                false
+            }
+            (Waiter::Ping { id, peer: p, .. }, Err(e)) if *p == peer => {
+                error(&out, id, format!("ping failed: {e}"));
+                false
+            }
+            _ => true,
         });
     }
 
@@ -484,6 +484,7 @@ impl State {
                 self.dropped += n as u64;
                 emit(&self.out, json!({"event": "slow_peer", "peer_id": peer_id.to_string(), "dropped": n}));
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, result, .. })) => self.on_ping(peer, result),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 self.identified.insert(peer_id, info);
             }
@@ -545,7 +546,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let control = swarm.behaviour().stream.new_control();
     tokio::spawn(echo_server(control.clone(), ECHO, out.clone()));
-    tokio::spawn(echo_server(control.clone(), PING, out.clone()));
     emit(&out, json!({"event": "ready", "peer_id": local.to_string(),
         "multiaddrs": [listen_addr.with(Protocol::P2p(local)).to_string()],
         "versions": {"libp2p": "0.56", "peer": env!("CARGO_PKG_VERSION")},
