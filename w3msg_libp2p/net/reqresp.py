@@ -219,38 +219,35 @@ async def request(host: IHost, peer: str | ID, protocol_ids: tuple[str, ...], pa
     Raises PeerUnreachable when no stream can be opened or the peer hangs up, and
     RemoteProtocolError when the response is oversized or malformed at the framing level.
     """
-    peer_id = peer if isinstance(peer, ID) else ID.from_base58(peer)
-    try:
-        with trio.fail_after(timeout):
-            stream = await open_stream(host, peer_id, protocol_ids)
-            try:
-                await write_frame(stream, payload)
-                response = await read_frame(stream, max_response_bytes)
-            finally:
-                await close_quietly(stream)
-    except trio.TooSlowError:
-        raise PeerUnreachable(f"{protocol_ids[0]} request to {peer_id} timed out after {timeout} s") from None
-    except STREAM_GONE as exc:
-        raise PeerUnreachable(f"{protocol_ids[0]} request to {peer_id} failed: {exc}") from None
-    return str(stream.get_protocol()), response
+    protocol, response = await _exchange(host, peer, protocol_ids, payload, max_response_bytes, timeout, "request")
+    assert response is not None
+    return protocol, response
 
 
 async def send_one_way(host: IHost, peer: str | ID, protocol_ids: tuple[str, ...], payload: bytes,
                        timeout: float = DEFAULT_TIMEOUT) -> None:
     """One frame on a stream of its own (as go-waku pushes); raises PeerUnreachable.
     (Filter pushes choose their stream usage per subscriber: protocols/filter/push.py.)"""
+    await _exchange(host, peer, protocol_ids, payload, None, timeout, "push")
+
+
+async def _exchange(host: IHost, peer: str | ID, protocol_ids: tuple[str, ...], payload: bytes,
+                    max_response_bytes: int | None, timeout: float, what: str) -> tuple[str, bytes | None]:
+    """One frame out on a fresh stream, and one back unless ``max_response_bytes`` is None."""
     peer_id = peer if isinstance(peer, ID) else ID.from_base58(peer)
     try:
         with trio.fail_after(timeout):
             stream = await open_stream(host, peer_id, protocol_ids)
             try:
                 await write_frame(stream, payload)
+                response = None if max_response_bytes is None else await read_frame(stream, max_response_bytes)
             finally:
                 await close_quietly(stream)
     except trio.TooSlowError:
-        raise PeerUnreachable(f"{protocol_ids[0]} to {peer_id} timed out after {timeout} s") from None
+        raise PeerUnreachable(f"{protocol_ids[0]} {what} to {peer_id} timed out after {timeout} s") from None
     except STREAM_GONE as exc:
-        raise PeerUnreachable(f"{protocol_ids[0]} to {peer_id} failed: {exc}") from None
+        raise PeerUnreachable(f"{protocol_ids[0]} {what} to {peer_id} failed: {exc}") from None
+    return str(stream.get_protocol()), response
 
 
 async def open_stream(host: IHost, peer_id: ID, protocol_ids: tuple[str, ...]) -> INetStream:
