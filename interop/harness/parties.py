@@ -21,6 +21,7 @@ from w3msg_libp2p.core.message import WakuMessage
 from w3msg_libp2p.node.config import NodeConfig
 from w3msg_libp2p.node.node import Node, open_node
 from w3msg_libp2p.protocols.relay.pubsub import Gossipsub
+from w3msg_libp2p.protocols.relay.waku import WakuRelay
 from w3msg_libp2p.testing.peer_process import PeerError, PeerProcess
 
 ECHO = TProtocol("/w3msg/echo/1.0.0")
@@ -182,45 +183,61 @@ class NodeParty:
         return {"ok": bytes(got) == data, "bytes": len(got), "ms": _ms(time.monotonic() - start)}
 
     async def subscribe(self, topic: str) -> None:
-        assert self.node.relay is not None
-        self.node.relay.subscribe(topic)
+        self._join(topic)
         await self.nursery.start(self._collect, topic)
 
     async def _collect(self, topic: str, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        assert self.node.relay is not None
-        with self.node.relay.messages(pubsub_topic=topic, buffer=100_000) as sub:
+        with self._subscription(topic) as sub:
             task_status.started()
-            async for env in sub:
-                self._received.add(_sha(encode_message(env.message)))
+            async for delivered in sub:
+                self._received.add(_sha(self._data_of(delivered)))
 
     async def wait_mesh(self, topic: str, peer_id: str, timeout: float) -> None:
-        assert self.node.relay is not None
         with trio.move_on_after(timeout):
-            while peer_id not in {str(p) for p in self.node.relay.mesh_peers(topic)}:
+            while peer_id not in self._mesh(topic):
                 await trio.sleep(0.02)
             return
         raise PeerError(f"{peer_id} not in our mesh of {topic} within {timeout} s")
 
     async def publish(self, topic: str, count: int, size: int, interval_us: int) -> tuple[list[str], list[str]]:
-        assert self.node.relay is not None
         sent, errors = [], []
         for _ in range(count):
-            msg = WakuMessage(payload=secrets.token_bytes(size), content_topic=CONTENT_TOPIC,
-                              timestamp=time.time_ns())
             try:
-                await self.node.relay.publish(topic, msg)
-                sent.append(_sha(encode_message(msg)))
+                sent.append(_sha(await self._publish_one(topic, size)))
             except Exception as exc:  # every failure is counted and reported
                 errors.append(f"{type(exc).__name__}: {exc}")
             await trio.sleep(interval_us / 1e6)
         return sent, errors
 
+    # -- what differs between Waku relay (here) and plain gossipsub (NodePubsubParty) --------
+    @property
+    def _relay(self) -> WakuRelay:
+        assert self.node.relay is not None
+        return self.node.relay
+
+    def _join(self, topic: str) -> None:
+        self._relay.subscribe(topic)
+
+    def _subscription(self, topic: str) -> Any:
+        return self._relay.messages(pubsub_topic=topic, buffer=100_000)
+
+    def _data_of(self, delivered: Any) -> bytes:
+        return encode_message(delivered.message)
+
+    def _mesh(self, topic: str) -> list[str]:
+        return self._relay.mesh_peers(topic)
+
+    async def _publish_one(self, topic: str, size: int) -> bytes:
+        """Publish one message with ``size`` random payload bytes; returns the pubsub data sent."""
+        msg = WakuMessage(payload=secrets.token_bytes(size), content_topic=CONTENT_TOPIC, timestamp=time.time_ns())
+        await self._relay.publish(topic, msg)
+        return encode_message(msg)
+
     def received(self) -> set[str]:
         return set(self._received)
 
     async def stats(self) -> dict[str, Any]:
-        assert self.node.relay is not None
-        s = self.node.relay.statistics()
+        s = self._relay.statistics()
         return {"relay": {k: s[k] for k in ("peers", "drops") if k in s},
                 "connected_peers": self.node.connected_peer_ids()}
 
@@ -236,34 +253,22 @@ class NodePubsubParty(NodeParty):
         super().__init__(node, nursery)
         self.pubsub = pubsub
 
-    async def subscribe(self, topic: str) -> None:
+    def _join(self, topic: str) -> None:
         self.pubsub.subscribe(topic)
-        await self.nursery.start(self._collect_raw, topic)
 
-    async def _collect_raw(self, topic: str, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        with self.pubsub.messages(topic, buffer=100_000) as sub:
-            task_status.started()
-            async for msg in sub:
-                self._received.add(_sha(msg.data))
+    def _subscription(self, topic: str) -> Any:
+        return self.pubsub.messages(topic, buffer=100_000)
 
-    async def wait_mesh(self, topic: str, peer_id: str, timeout: float) -> None:
-        with trio.move_on_after(timeout):
-            while peer_id not in self.pubsub.mesh_peers(topic):
-                await trio.sleep(0.02)
-            return
-        raise PeerError(f"{peer_id} not in our gossipsub mesh of {topic} within {timeout} s")
+    def _data_of(self, delivered: Any) -> bytes:
+        return bytes(delivered.data)
 
-    async def publish(self, topic: str, count: int, size: int, interval_us: int) -> tuple[list[str], list[str]]:
-        sent, errors = [], []
-        for _ in range(count):
-            data = secrets.token_bytes(size)
-            try:
-                await self.pubsub.publish(topic, data)
-                sent.append(_sha(data))
-            except Exception as exc:  # every failure is counted and reported
-                errors.append(f"{type(exc).__name__}: {exc}")
-            await trio.sleep(interval_us / 1e6)
-        return sent, errors
+    def _mesh(self, topic: str) -> list[str]:
+        return self.pubsub.mesh_peers(topic)
+
+    async def _publish_one(self, topic: str, size: int) -> bytes:
+        data = secrets.token_bytes(size)
+        await self.pubsub.publish(topic, data)
+        return data
 
     async def stats(self) -> dict[str, Any]:
         stats = self.pubsub.router.stats
